@@ -1,0 +1,157 @@
+"""Typed, validated platform profiles (built-in YAML files here, or a user's own file).
+
+A profile says where the workload runs and what counts as good there: accelerator resource
+name, node selectors, tolerations, storage, endpoints, which active probes to run, and
+per-platform thresholds `{metric, op, value}` validated against the catalog when loaded.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kaic.errors import ConfigError
+
+BUILTIN_DIR = Path(__file__).parent
+BUILTIN = ("local", "generic", "eks", "gke", "aks", "openshift")
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq,
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Threshold(_Model):
+    metric: str
+    op: Literal[">", ">=", "<", "<=", "=="]
+    value: float
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v: str) -> str:
+        from kaic.catalog import metric_spec
+
+        if metric_spec(v) is None:
+            raise ValueError(f"unknown metric {v!r} (not declared by any check in the catalog)")
+        return v
+
+    def holds(self, value: float) -> bool:
+        return _OPS[self.op](value, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+class Toleration(_Model):
+    key: str
+    operator: Literal["Exists", "Equal"] = "Exists"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+
+class Accelerator(_Model):
+    resource_name: str = "nvidia.com/gpu"  # extended resource or DRA DeviceClass name
+    per_worker: int = Field(0, ge=0)  # 0: CPU only
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+
+
+class Kubernetes(_Model):
+    in_cluster: bool = False
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str = "kaic"
+    service_account: str = "kaic-steps"
+
+
+class Storage(_Model):
+    object_store: str | None = None  # default: file://$KAIC_HOME/objects locally
+    results: str | None = None  # default: file://$KAIC_HOME/results locally
+    storage_class: str | None = None
+
+
+class Endpoints(_Model):
+    mlflow_uri: str | None = None
+    argo_server: str | None = None
+
+
+class Probes(_Model):
+    active: bool = False  # create pods to probe accelerators (cluster only)
+    gang_scheduling: bool = False
+    gang_queue: str | None = None  # Kueue LocalQueue name
+    timeout_s: float = Field(300, gt=0)
+
+
+class Training(_Model):
+    world_size: int = Field(2, ge=1)
+    steps: int = Field(60, ge=1)
+    launcher: Literal["auto", "local", "job", "trainjob"] = "auto"
+    kueue_queue: str | None = None
+    timeout_s: float = Field(1800, gt=0)
+
+
+class Serving(_Model):
+    concurrency: tuple[int, ...] = (1, 4, 16)
+    duration_s: float = Field(3, gt=0)
+    warmup_s: float = Field(1, ge=0)
+    gateway: str | None = None  # Gateway name to attach an HTTPRoute to, where Gateway API is present
+    timeout_s: float = Field(600, gt=0)
+
+
+class Profile(_Model):
+    name: str
+    description: str = ""
+    platform: str  # the label results are grouped by: local, eks, gke...
+    cluster: str = ""  # a stable name for this cluster in comparisons
+    image: str = "ghcr.io/kaic-dev/kaic:0.1.0"
+    kubernetes: Kubernetes = Kubernetes()
+    accelerator: Accelerator = Accelerator()
+    storage: Storage = Storage()
+    endpoints: Endpoints = Endpoints()
+    probes: Probes = Probes()
+    training: Training = Training()
+    serving: Serving = Serving()
+    thresholds: tuple[Threshold, ...] = ()
+
+    @property
+    def is_local(self) -> bool:
+        return self.platform == "local"
+
+    def thresholds_for(self, metric: str) -> list[Threshold]:
+        return [t for t in self.thresholds if t.metric == metric]
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+
+
+def parse_profile(data: Any, source: str) -> Profile:
+    if not isinstance(data, dict):
+        raise ConfigError(f"profile {source}: expected a mapping, got {type(data).__name__}")
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"profile {source}: {_where(err['loc']) or '(top)'}: {err['msg']}") from None
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """A built-in name (`local`, `eks`...) or a path to a YAML file."""
+    path = BUILTIN_DIR / f"{name_or_path}.yaml" if name_or_path in BUILTIN else Path(name_or_path)
+    if not path.is_file():
+        raise ConfigError(
+            f"profile {name_or_path!r}: no such built-in profile ({', '.join(BUILTIN)}) or file"
+        )
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"profile {path}: cannot read YAML: {str(exc).splitlines()[0]}") from None
+    return parse_profile(data, str(path))

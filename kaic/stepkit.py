@@ -1,0 +1,228 @@
+"""One shape for every step: typed config in, check outcomes out, rows written, exit code by the rules.
+
+A step module (see `steps/__init__.py` for the registry) exposes:
+
+    NAME = "train"
+    class Config(StepConfig): ...                  # frozen, extra="forbid", cross-field rules validated
+    def configure(parser) -> None                  # its own flags for `kaic step NAME`
+    def make_config(args, profile) -> Config       # flags and profile -> Config (ConfigError on bad input)
+    def run(config, ctx: StepContext) -> list[Outcome]   # the core; I/O only through ctx's clients
+
+`execute_step` wires the real clients, stamps outcomes into rows (catalog level and requirement id,
+profile thresholds), stages the rows (Parquet), logs the step to MLflow (tolerating its absence)
+and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from kaic import SUITE_VERSION, catalog, env
+from kaic.errors import ConfigError
+from kaic.profiles import Profile, load_profile
+from kaic.results import Outcome, ResultRow, RunContext, Status, exit_code
+from kaic.stores import ObjectStore
+
+STEP_ERROR_CHECK = "step.error"
+
+
+class StepConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+C = TypeVar("C", bound=StepConfig)
+
+
+def parse_config(cls: type[C], values: dict[str, Any], source: str) -> C:
+    """Validate a step config; the first error becomes a one-line ConfigError naming field and source."""
+    try:
+        return cls.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(config)"
+        raise ConfigError(f"{source}: {where}: {err['msg']} (got {err.get('input')!r})") from None
+
+
+@dataclass
+class StepContext:
+    """What a step's core may use: the run's identity, the profile, the object store and a work dir."""
+
+    run: RunContext
+    profile: Profile
+    store: ObjectStore
+    kaic_home: Path
+    step: str
+    suite: str = "quick"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.kaic_home / "runs" / self.run.run_id
+
+    @property
+    def work_dir(self) -> Path:
+        d = self.run_dir / "steps" / self.step
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def key(self, *parts: str) -> str:
+        """Object-store key scoped to this run: runs/<run-id>/<parts...>."""
+        return "/".join(("runs", self.run.run_id, *parts))
+
+    def set_fingerprint(self, cluster: str, k8s_version: str, accelerator: str) -> None:
+        """Provision records what the platform is; every later row of the run carries it."""
+        self.run = self.run.with_fingerprint(cluster, k8s_version, accelerator)
+        self.store.put_bytes(self.key("context.json"), json.dumps(self.run.to_json()).encode())
+
+    def log(self, message: str) -> None:
+        print(f"[{self.step}] {message}", file=sys.stderr, flush=True)
+
+
+class StepModule(Protocol):
+    NAME: str
+
+    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+    def make_config(self, args: argparse.Namespace, profile: Profile) -> StepConfig: ...
+    def run(self, config: Any, ctx: StepContext) -> list[Outcome]: ...
+
+
+def new_run_id() -> str:
+    return f"kaic-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags every step takes. URIs only: credentials come from the environment (kaic/env.py)."""
+    g = parser.add_argument_group("run")
+    g.add_argument("--run-id", default=env.KAIC_RUN_ID.get(), help="run id (default: $KAIC_RUN_ID or a new one)")
+    g.add_argument("--profile", default=env.KAIC_PROFILE.get(), help="profile name or YAML file (default: local)")
+    g.add_argument("--platform", help="platform label for results (default: the profile's)")
+    g.add_argument("--suite", choices=("quick", "full"), default="quick")
+    g.add_argument("--object-store", help="object store URI (default: profile, then file://$KAIC_HOME/objects)")
+    g.add_argument("--results", help="results dataset URI (default: profile, then file://$KAIC_HOME/results)")
+    g.add_argument("--mlflow-uri", help="MLflow tracking URI (default: profile, then sqlite:///$KAIC_HOME/mlflow.db)")
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Resolved locations for a run: flags win over the profile, the profile over defaults."""
+
+    kaic_home: Path
+    object_store: str
+    results: str
+    mlflow_uri: str
+
+    @staticmethod
+    def resolve(args: argparse.Namespace, profile: Profile) -> Wiring:
+        local = profile.is_local
+        return Wiring(
+            kaic_home=ensure_kaic_home(),
+            object_store=args.object_store or env.KAIC_OBJECT_STORE.get()
+            or (None if local else profile.storage.object_store) or env.object_store_uri(),
+            results=args.results or env.KAIC_RESULTS.get()
+            or (None if local else profile.storage.results) or env.results_uri(),
+            mlflow_uri=args.mlflow_uri or env.KAIC_MLFLOW_URI.get() or env.MLFLOW_TRACKING_URI.get()
+            or (None if local else profile.endpoints.mlflow_uri) or env.mlflow_uri(),
+        )
+
+
+def ensure_kaic_home() -> Path:
+    home = env.kaic_home()
+    try:
+        (home / "runs").mkdir(parents=True, exist_ok=True)
+        probe = home / "runs" / f".write-test-{secrets.token_hex(4)}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"KAIC_HOME {home}: not writable ({exc.strerror or exc})") from None
+    return home
+
+
+def load_context(store: ObjectStore, run_id: str, platform: str) -> RunContext:
+    """The run's shared context (written by provision), or a fresh one for a step run on its own."""
+    from kaic.stores import ObjectNotFound
+
+    try:
+        return RunContext.from_json(json.loads(store.get_bytes(f"runs/{run_id}/context.json")))
+    except (ObjectNotFound, FileNotFoundError):
+        return RunContext(run_id, SUITE_VERSION, datetime.now(UTC), platform)
+
+
+def stamp(outcomes: Sequence[Outcome], ctx: RunContext, step: str, profile: Profile) -> list[ResultRow]:
+    """Outcomes -> rows: catalog level and requirement id, and the profile's thresholds applied."""
+    version = ctx.k8s_version or catalog.DEFAULT_K8S_VERSION
+    rows = []
+    for o in outcomes:
+        spec = catalog.check(o.check_id)
+        status, threshold, message = o.status, o.threshold, o.message
+        if o.metric is not None and o.value is not None and status is Status.PASSED:
+            for t in profile.thresholds_for(o.metric):
+                threshold = str(t)
+                if not t.holds(o.value):
+                    status = Status.FAILED
+                    message = f"{o.metric} = {o.value:g} does not meet {t}" + (f"; {message}" if message else "")
+        rows.append(ResultRow(
+            run_id=ctx.run_id, suite_version=ctx.suite_version, started_at=ctx.started_at, platform=ctx.platform,
+            cluster=ctx.cluster, k8s_version=ctx.k8s_version, accelerator=ctx.accelerator, step=step,
+            check_id=o.check_id, requirement_id=spec.requirement_id,
+            level=catalog.level_of(spec, catalog.check_k8s_version(version) if version else version),
+            status=status, metric=o.metric, value=o.value, unit=o.unit, threshold=threshold, message=message,
+            evidence=o.evidence,
+        ))
+    return rows
+
+
+def guarded(step: str, core: Callable[[], list[Outcome]]) -> list[Outcome]:
+    """Run a step core; a crash becomes an error row (and a traceback on stderr), never a lost run."""
+    try:
+        return core()
+    except ConfigError:
+        raise
+    except Exception as exc:  # the whole point: record it and go on to write rows
+        traceback.print_exc()
+        return [Outcome(STEP_ERROR_CHECK, Status.ERROR, f"{step} crashed: {type(exc).__name__}: {exc}")]
+
+
+def execute_step(module: StepModule, args: argparse.Namespace) -> tuple[list[ResultRow], int]:
+    """Parse, wire real clients, run the core, write rows and log to MLflow. Returns (rows, exit code)."""
+    from kaic.stores.objects import open_store
+    from kaic.stores.results_dataset import ParquetResults
+    from kaic.tracking import MlflowTracker
+
+    profile = load_profile(args.profile)
+    config = module.make_config(args, profile)  # bad input fails here, before any work
+    wiring = Wiring.resolve(args, profile)
+    store = open_store(wiring.object_store, source="--object-store")
+    run_id = args.run_id or new_run_id()
+    platform = args.platform or profile.platform
+    context = replace(load_context(store, run_id, platform), platform=platform)
+    ctx = StepContext(context, profile, store, wiring.kaic_home, module.NAME, args.suite)
+    started = time.monotonic()
+    ctx.log(f"run {run_id} · profile {profile.name} · platform {platform}")
+    outcomes = guarded(module.NAME, lambda: module.run(config, ctx))
+    rows = stamp(outcomes, ctx.run, module.NAME, profile)
+    sink = ParquetResults(store, open_store(wiring.results, source="--results"))
+    shard = sink.stage(run_id, module.NAME, rows)
+    ctx.log(f"{len(rows)} rows staged at {shard} in {time.monotonic() - started:.1f}s")
+    MlflowTracker(wiring.mlflow_uri).log_step(ctx.run, module.NAME, rows)
+    print_rows(rows)
+    return rows, exit_code(rows)
+
+
+def print_rows(rows: Sequence[ResultRow]) -> None:
+    marks = {"passed": "PASS", "failed": "FAIL", "skipped": "skip", "error": "ERR "}
+    for r in rows:
+        value = f" = {r.value:g} {r.unit or ''}".rstrip() if r.value is not None else ""
+        req = f" ({r.requirement_id})" if r.requirement_id else ""
+        msg = f" — {r.message}" if r.message else ""
+        print(f"  {marks[r.status.value]} {r.level.value:<6} {r.name}{req}{value}{msg}")
