@@ -1,0 +1,50 @@
+# kaic — `make help` lists the targets. `make ci` is exactly what CI runs (.ci/run calls it).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+KAIC := $(VENV)/bin/kaic
+PYTEST_ARGS ?=
+.DEFAULT_GOAL := help
+
+.PHONY: help install run test test-unit lint typecheck golden check-golden ci clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	@# torch first, pinned: the CPU build; a resolver left alone would fetch a multi-GB CUDA build
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv (if missing) and install kaic with pinned dependencies
+
+run: install ## run the conformance workflow on this machine (no cluster) and print where the report is
+	$(KAIC) run --profile local --suite quick
+
+test: install ## run the test suite (unit + integration; e2e and gpu tests skip without a cluster/GPU)
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+test-unit: install ## run only the fast unit tier
+	$(VENV)/bin/pytest -q -m unit $(PYTEST_ARGS)
+
+lint: install ## ruff (lint + import order) and the generated-files checks
+	$(VENV)/bin/ruff check .
+	$(MAKE) --no-print-directory check-golden
+
+typecheck: install ## mypy --strict on kaic, steps and pipelines
+	$(VENV)/bin/mypy
+
+golden: install ## regenerate the compiled-workflow golden files on purpose
+	$(KAIC) compile --out tests/golden
+
+check-golden: install ## fail when `kaic compile` output differs from tests/golden
+	@tmp=$$(mktemp -d) && $(KAIC) compile --out $$tmp >/dev/null && diff -ru tests/golden $$tmp && rm -rf $$tmp \
+	  && echo "golden files are current"
+
+ci: lint typecheck test ## what CI runs
+
+clean: ## remove the virtual environment and local state
+	rm -rf $(VENV) .kaic .pytest_cache .mypy_cache .ruff_cache
