@@ -18,7 +18,8 @@ from kaic.results import ResultRow, RunContext
 class ObjectStore(Protocol):
     """Keys are '/'-separated relative strings; `uri(key)` gives the full URI of an object."""
 
-    base_uri: str
+    @property
+    def base_uri(self) -> str: ...  # the store's own URI (a plain attribute satisfies this too)
 
     def uri(self, key: str) -> str: ...
     def put_bytes(self, key: str, data: bytes) -> None: ...  # atomic: readers see all or nothing
