@@ -1,0 +1,182 @@
+"""What every report renders: a run's rows, its metadata and a verdict per CNCF requirement.
+
+Pure: rows in, an immutable `Report` out. The verdict rule (also the PRODUCT.yaml rule, see
+docs/reports.md) is deliberately strict, so that no report claims more than kaic observed:
+
+- a check for the requirement failed: FAILED, or PARTIAL when another of its checks passed;
+- else one errored: ERROR (kaic could not tell);
+- else a READ or ACTIVE check passed: VERIFIED;
+- else (only skips, attestation-only or measure rows): UNVERIFIED; no row at all: NOT_CHECKED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from kaic import catalog
+from kaic.catalog import Probe, Requirement
+from kaic.results import Level, ResultRow, Status, counts, run_status
+
+VERIFYING_PROBES = (Probe.READ, Probe.ACTIVE)  # an attestation or a bare figure proves no requirement
+
+
+class Verdict(StrEnum):
+    VERIFIED = "verified"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    ERROR = "error"
+    UNVERIFIED = "unverified"
+    NOT_CHECKED = "not checked"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    suite_version: str
+    platform: str
+    cluster: str
+    k8s_version: str  # as the cluster reported it ('' without a cluster)
+    accelerator: str
+    started_at: datetime
+    finished_at: datetime  # the last row's recorded_at
+
+    @staticmethod
+    def from_rows(rows: Sequence[ResultRow]) -> RunInfo:
+        if not rows:
+            raise ValueError("a report needs at least one row")
+        first = rows[0]
+
+        def known(attr: str) -> str:  # provision fills the fingerprint; earlier rows may lack it
+            return next((str(getattr(r, attr)) for r in rows if getattr(r, attr)), "")
+
+        return RunInfo(
+            run_id=first.run_id, suite_version=first.suite_version, platform=first.platform,
+            cluster=known("cluster"), k8s_version=known("k8s_version"), accelerator=known("accelerator"),
+            started_at=min(r.started_at for r in rows), finished_at=max(r.recorded_at for r in rows),
+        )
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, (self.finished_at - self.started_at).total_seconds())
+
+
+def _verifies(row: ResultRow) -> bool:
+    spec = catalog.CHECKS.get(row.check_id)
+    return row.status is Status.PASSED and spec is not None and spec.probe in VERIFYING_PROBES
+
+
+def verdict_of(rows: Sequence[ResultRow]) -> Verdict:
+    if not rows:
+        return Verdict.NOT_CHECKED
+    statuses = {r.status for r in rows}
+    if Status.FAILED in statuses:
+        return Verdict.PARTIAL if any(_verifies(r) for r in rows) else Verdict.FAILED
+    if Status.ERROR in statuses:
+        return Verdict.ERROR
+    if any(_verifies(r) for r in rows):
+        return Verdict.VERIFIED
+    return Verdict.UNVERIFIED
+
+
+@dataclass(frozen=True)
+class RequirementSummary:
+    requirement: Requirement
+    level: Level | None  # at the report's Kubernetes version; None where that version omits the id
+    verdict: Verdict
+    rows: tuple[ResultRow, ...]
+
+    @property
+    def id(self) -> str:
+        return self.requirement.id
+
+    def with_status(self, *statuses: Status) -> list[ResultRow]:
+        return [r for r in self.rows if r.status in statuses]
+
+    @property
+    def verifying(self) -> list[ResultRow]:
+        """Passed rows that prove something (READ/ACTIVE probes): the evidence a draft may cite."""
+        return [r for r in self.rows if _verifies(r)]
+
+
+def summarize(rows: Sequence[ResultRow], k8s_version: str) -> tuple[RequirementSummary, ...]:
+    """One summary per catalog requirement (all 16, catalog order), levels at `k8s_version`."""
+    out = []
+    for req in catalog.REQUIREMENTS:
+        mine = tuple(r for r in rows if r.requirement_id == req.id)
+        out.append(RequirementSummary(req, req.level(k8s_version), verdict_of(mine), mine))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Report:
+    info: RunInfo
+    rows: tuple[ResultRow, ...]
+    k8s_version: str  # the CNCF version the report is judged against ('1.35')
+    requirements: tuple[RequirementSummary, ...]
+    status: Status  # derived from the rows (kaic.results.run_status)
+    counts: dict[str, int]
+
+    @staticmethod
+    def build(rows: Sequence[ResultRow], k8s_version: str) -> Report:
+        # stable sort: rows within a step keep their order
+        ordered = tuple(sorted(rows, key=lambda r: _step_rank(r.step)))
+        return Report(
+            info=RunInfo.from_rows(ordered), rows=ordered, k8s_version=k8s_version,
+            requirements=summarize(ordered, k8s_version), status=run_status(ordered), counts=counts(ordered),
+        )
+
+    @property
+    def listed(self) -> tuple[RequirementSummary, ...]:
+        """The requirements the report's Kubernetes version lists."""
+        return tuple(s for s in self.requirements if s.level is not None)
+
+    @property
+    def metric_rows(self) -> list[ResultRow]:
+        return [r for r in self.rows if r.metric is not None and r.value is not None]
+
+
+_STEP_ORDER = ("provision", "data", "train", "serve", "teardown", "report")
+
+
+def _step_rank(step: str) -> int:
+    return _STEP_ORDER.index(step) if step in _STEP_ORDER else len(_STEP_ORDER)
+
+
+def default_k8s_version(rows: Sequence[ResultRow]) -> str:
+    """The CNCF version a run is judged against: its cluster's minor version when kaic knows it, else 1.35."""
+    for r in rows:
+        if r.k8s_version:
+            short = ".".join(r.k8s_version.strip().lstrip("v").split(".")[:2])
+            if short in catalog.K8S_VERSIONS:
+                return short
+    return catalog.DEFAULT_K8S_VERSION
+
+
+def fmt_value(row: ResultRow) -> str:
+    if row.value is None:
+        return ""
+    return f"{row.value:g} {row.unit or ''}".rstrip()
+
+
+def meta_pairs(report: Report) -> list[tuple[str, str]]:
+    """The run metadata every human-readable report shows, in order."""
+    i, c = report.info, report.counts
+    return [
+        ("platform", i.platform), ("cluster", i.cluster or "-"), ("Kubernetes", i.k8s_version or "-"),
+        ("accelerator", i.accelerator or "-"),
+        ("judged against", f"CNCF AI Conformance v{report.k8s_version}"),
+        ("suite version", i.suite_version), ("started", i.started_at.isoformat()),
+        ("duration", f"{i.duration_s:.1f} s"),
+        ("checks", f"{c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped, "
+                   f"{c['error']} errors"),
+    ]
+
+
+_STATUS_ORDER = {Status.FAILED: 0, Status.ERROR: 1, Status.PASSED: 2, Status.SKIPPED: 3}
+
+
+def failed_first(rows: Sequence[ResultRow]) -> list[ResultRow]:
+    return sorted(rows, key=lambda r: _STATUS_ORDER[r.status])  # stable: step order within a status
