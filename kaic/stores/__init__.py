@@ -31,19 +31,21 @@ class ObjectStore(Protocol):
     def delete(self, key: str) -> None: ...  # no error when absent (idempotent)
 
 
-class ObjectNotFound(KeyError):
+class ObjectNotFound(KeyError):  # noqa: N818 - reads as what it is; a KeyError for callers
     pass
 
 
 @runtime_checkable
 class ResultSink(Protocol):
-    def stage(self, run_id: str, step: str, rows: Sequence[ResultRow]) -> str: ...  # a step's shard; returns URI
+    def stage(self, run_id: str, step: str, rows: Sequence[ResultRow]) -> str: ...  # a step's shard; its URI
     def staged(self, run_id: str) -> list[ResultRow]: ...  # all staged rows of a run
     def publish(self, run_id: str) -> str: ...  # the run's rows into the dataset, atomically; returns URI
 
 
 @runtime_checkable
 class Tracker(Protocol):
-    def log_step(self, ctx: RunContext, step: str, rows: Sequence[ResultRow], artifacts: Sequence[Path] = ()) -> bool:
-        """Log one step as a child run of the workflow run; False (with a warning) when MLflow is unreachable."""
+    def log_step(
+        self, ctx: RunContext, step: str, rows: Sequence[ResultRow], artifacts: Sequence[Path] = ()
+    ) -> bool:
+        """Log one step as a child run of the workflow run; False (and a warning) if MLflow is unreachable."""
         ...
