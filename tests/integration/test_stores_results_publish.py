@@ -38,7 +38,8 @@ def rows(run_id: str, platform: str, n: int) -> list[ResultRow]:
 
 
 def test_publish_to_s3_and_read_back_with_pyarrow(s3_env: Any) -> None:
-    sink = ParquetResults(open_store("s3://kaic/objects", "--object-store"), open_store("s3://kaic/results", "x"))
+    objects, results = open_store("s3://kaic/objects", "--object-store"), open_store("s3://kaic/results", "-")
+    sink = ParquetResults(objects, results)
     for run_id, platform in (("r-eks", "eks"), ("r-gke", "gke")):
         sink.stage(run_id, "train", rows(run_id, platform, 5))
         assert sink.publish(run_id) == f"s3://kaic/results/platform={platform}/date=2025-06-30/{run_id}.parquet"
