@@ -18,14 +18,30 @@ from kaic.executor.runner import ExecutorOptions, default_parallelism, find_run,
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", type=Path, help="Workflow or WorkflowTemplate YAML")
-    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a spec.arguments parameter (repeatable)")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a spec.arguments parameter (repeatable)",
+    )
     parser.add_argument("--status-json", type=Path, help="also write the final status.json here")
-    parser.add_argument("--max-parallel", type=int, default=default_parallelism(),
-                        help="pods running at once (default: CPUs x 4)")
+    parser.add_argument(
+        "--max-parallel",
+        type=int,
+        default=default_parallelism(),
+        help="pods running at once (default: CPUs x 4)",
+    )
     parser.add_argument("--name", help="workflow name (default: metadata.name, or generateName + 5 chars)")
-    parser.add_argument("--template", action="append", default=[], type=Path, metavar="FILE",
-                        help="a WorkflowTemplate a workflowTemplateRef points to (repeatable)")
+    parser.add_argument(
+        "--template",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="a WorkflowTemplate a workflowTemplateRef points to (repeatable)",
+    )
     parser.add_argument("--resume", metavar="RUN_ID", help="continue a stopped run (runs/<RUN_ID> or a path)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 

@@ -78,7 +78,9 @@ def ref_value(outcome: Outcome, selector: str, continue_on: ContinueOn) -> bool:
     return phase == selector
 
 
-def should_run(expr: Node | None, outcomes: Mapping[str, Outcome], continue_on: Mapping[str, ContinueOn]) -> bool:
+def should_run(
+    expr: Node | None, outcomes: Mapping[str, Outcome], continue_on: Mapping[str, ContinueOn]
+) -> bool:
     if expr is None:
         return True
     return evaluate_depends(
@@ -103,8 +105,12 @@ def leaves(names: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[str]
     return [n for n in names if n not in depended]
 
 
-def effective_phase(name: str, outcomes: Mapping[str, Outcome], deps: Mapping[str, Sequence[str]],
-                    memo: dict[str, str] | None = None) -> str:
+def effective_phase(
+    name: str,
+    outcomes: Mapping[str, Outcome],
+    deps: Mapping[str, Sequence[str]],
+    memo: dict[str, str] | None = None,
+) -> str:
     """A task's phase for judging the DAG: its own when it ran, else the worst of its branches."""
     memo = {} if memo is None else memo
     if name in memo:
@@ -122,8 +128,13 @@ def effective_phase(name: str, outcomes: Mapping[str, Outcome], deps: Mapping[st
     return phase
 
 
-def assess(targets: Sequence[str], outcomes: Mapping[str, Outcome], deps: Mapping[str, Sequence[str]],
-           continue_on: Mapping[str, ContinueOn], fail_fast: bool) -> str:
+def assess(
+    targets: Sequence[str],
+    outcomes: Mapping[str, Outcome],
+    deps: Mapping[str, Sequence[str]],
+    continue_on: Mapping[str, ContinueOn],
+    fail_fast: bool,
+) -> str:
     """Running, Succeeded, Failed or Error: Argo's ``assessDAGPhase`` over the target tasks."""
     result = "Succeeded"
     memo: dict[str, str] = {}

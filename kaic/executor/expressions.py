@@ -37,6 +37,7 @@ class Mode(Enum):
 
 # ---------------------------------------------------------------------------------------------- tokens
 
+
 @dataclass(frozen=True)
 class Token:
     kind: str  # "op", "str", "num", "word", "name", "end"
@@ -45,8 +46,33 @@ class Token:
     pos: int = 0
 
 
-_OPS = ("&&", "||", "==", "!=", "<=", ">=", "=~", "!~", "??", "<", ">", "!", "(", ")", "[", "]", ",",
-        "?", ":", ".", "+", "-", "*", "/", "%")
+_OPS = (
+    "&&",
+    "||",
+    "==",
+    "!=",
+    "<=",
+    ">=",
+    "=~",
+    "!~",
+    "??",
+    "<",
+    ">",
+    "!",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    "?",
+    ":",
+    ".",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+)
 _LOGIC_OPS = ("&&", "||", "!", "(", ")")
 _MODE_OPS: dict[Mode, tuple[str, ...]] = {
     Mode.DEPENDS: _LOGIC_OPS,
@@ -132,9 +158,15 @@ def tokenize(text: str, mode: Mode) -> list[Token]:
 
 # ---------------------------------------------------------------------------------------------- AST
 
+
 @dataclass(frozen=True)
 class Lit:
     value: Any
+
+
+@dataclass(frozen=True)
+class ListLit:
+    items: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
@@ -182,16 +214,41 @@ class Call:
     args: tuple[Node, ...]
 
 
-Node = Lit | Name | Ref | Unary | Binary | Ternary | Member | Call
+Node = Lit | ListLit | Name | Ref | Unary | Binary | Ternary | Member | Call
 
 _BINARY_PREC: dict[str, int] = {
-    "??": 1, "||": 2, "&&": 3,
-    "==": 4, "!=": 4, "<": 4, ">": 4, "<=": 4, ">=": 4, "=~": 4, "!~": 4,
-    "matches": 4, "contains": 4, "startsWith": 4, "endsWith": 4, "in": 4,
-    "+": 5, "-": 5, "*": 6, "/": 6, "%": 6,
+    "??": 1,
+    "||": 2,
+    "&&": 3,
+    "==": 4,
+    "!=": 4,
+    "<": 4,
+    ">": 4,
+    "<=": 4,
+    ">=": 4,
+    "=~": 4,
+    "!~": 4,
+    "matches": 4,
+    "contains": 4,
+    "startsWith": 4,
+    "endsWith": 4,
+    "in": 4,
+    "+": 5,
+    "-": 5,
+    "*": 6,
+    "/": 6,
+    "%": 6,
 }
-DEPENDS_SELECTORS = ("Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded",
-                     "AllFailed")
+DEPENDS_SELECTORS = (
+    "Succeeded",
+    "Failed",
+    "Errored",
+    "Skipped",
+    "Omitted",
+    "Daemoned",
+    "AnySucceeded",
+    "AllFailed",
+)
 
 
 class _Parser:
@@ -270,6 +327,15 @@ class _Parser:
             return node
         if tok.kind == "str":
             return Lit(tok.value)
+        if tok.kind == "op" and tok.text == "[" and self.mode is Mode.EXPR:
+            items: list[Node] = []
+            while not (self.peek().kind == "op" and self.peek().text == "]"):
+                items.append(self.expression(0))
+                if not (self.peek().kind == "op" and self.peek().text == ","):
+                    break
+                self.next()
+            self.expect("]")
+            return ListLit(tuple(items))
         if tok.kind == "num":
             return Lit(tok.value)
         if tok.kind == "word":
@@ -348,6 +414,7 @@ def parse(text: str, mode: Mode) -> Node:
 
 # ---------------------------------------------------------------------------------------------- evaluation
 
+
 def _num(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
@@ -369,7 +436,8 @@ def _compare(op: str, left: Any, right: Any, mode: Mode) -> bool:
         return bool(left != right)
     if type(left) is not type(right) or not isinstance(left, str | float):
         raise ExpressionError(f"cannot compare {left!r} {op} {right!r}")
-    return {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[op]
+    result: bool = {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[op]
+    return result
 
 
 def _arith(op: str, left: Any, right: Any) -> Any:
@@ -505,6 +573,8 @@ class Evaluator:
     def eval(self, node: Node) -> Any:
         if isinstance(node, Lit):
             return node.value
+        if isinstance(node, ListLit):
+            return [self.eval(item) for item in node.items]
         if isinstance(node, Ref):
             if self.refs is None:
                 raise ExpressionError("task references are only valid in depends")
@@ -566,6 +636,7 @@ class Evaluator:
 
 
 # ---------------------------------------------------------------------------------------------- entry points
+
 
 def evaluate_when(text: str) -> bool:
     """Evaluate a substituted ``when`` string the way Argo's govaluate does."""

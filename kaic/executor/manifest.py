@@ -113,8 +113,9 @@ def _fail(source: str, problems: Sequence[str]) -> ConfigError:
     return ConfigError(f"{source}: {len(problems)} problems: " + "; ".join(problems))
 
 
-def to_workflow(doc: Mapping[str, Any], source: str, workflow_templates: Iterable[Mapping[str, Any]] = ()
-                ) -> dict[str, Any]:
+def to_workflow(
+    doc: Mapping[str, Any], source: str, workflow_templates: Iterable[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
     """A Workflow manifest from a Workflow, a WorkflowTemplate, or a Workflow with a
     ``workflowTemplateRef`` resolved against ``workflow_templates``."""
     kind = doc.get("kind")
@@ -127,21 +128,33 @@ def to_workflow(doc: Mapping[str, Any], source: str, workflow_templates: Iterabl
         wf = {
             "apiVersion": wf.get("apiVersion", "argoproj.io/v1alpha1"),
             "kind": "Workflow",
-            "metadata": {k: v for k, v in {"generateName": f"{name}-", "namespace": meta.get("namespace"),
-                                            "labels": meta.get("labels"),
-                                            "annotations": meta.get("annotations")}.items() if v},
+            "metadata": {
+                k: v
+                for k, v in {
+                    "generateName": f"{name}-",
+                    "namespace": meta.get("namespace"),
+                    "labels": meta.get("labels"),
+                    "annotations": meta.get("annotations"),
+                }.items()
+                if v
+            },
             "spec": wf.get("spec") or {},
         }
     spec = wf.get("spec")
     if isinstance(spec, dict) and isinstance(spec.get("workflowTemplateRef"), dict):
         ref = spec["workflowTemplateRef"]
         wanted = ref.get("name")
-        found = [t for t in workflow_templates
-                 if t.get("kind") in ("WorkflowTemplate", "ClusterWorkflowTemplate")
-                 and (t.get("metadata") or {}).get("name") == wanted]
+        found = [
+            t
+            for t in workflow_templates
+            if t.get("kind") in ("WorkflowTemplate", "ClusterWorkflowTemplate")
+            and (t.get("metadata") or {}).get("name") == wanted
+        ]
         if not found:
-            raise ConfigError(f"{source}: spec.workflowTemplateRef.name: WorkflowTemplate {wanted!r} not given "
-                              "(pass its file with --template FILE)")
+            raise ConfigError(
+                f"{source}: spec.workflowTemplateRef.name: WorkflowTemplate {wanted!r} not given "
+                "(pass its file with --template FILE)"
+            )
         base = copy.deepcopy(found[0].get("spec") or {})
         for key, value in spec.items():
             if key == "workflowTemplateRef":
@@ -150,7 +163,11 @@ def to_workflow(doc: Mapping[str, Any], source: str, workflow_templates: Iterabl
                 merged = {p.get("name"): p for p in (base.get("arguments") or {}).get("parameters") or []}
                 for p in value.get("parameters") or []:
                     merged[p.get("name")] = {**merged.get(p.get("name"), {}), **p}
-                base["arguments"] = {**(base.get("arguments") or {}), **value, "parameters": list(merged.values())}
+                base["arguments"] = {
+                    **(base.get("arguments") or {}),
+                    **value,
+                    "parameters": list(merged.values()),
+                }
             else:
                 base[key] = value
         wf["spec"] = base
@@ -214,8 +231,11 @@ class _Validator:
                 continue
             kinds = [k for k in TEMPLATE_KINDS if t.get(k) is not None]
             if len(kinds) != 1:
-                self.add(path, f"a template needs exactly one of {', '.join(TEMPLATE_KINDS)}"
-                               + (f" (found {', '.join(kinds)})" if kinds else ""))
+                self.add(
+                    path,
+                    f"a template needs exactly one of {', '.join(TEMPLATE_KINDS)}"
+                    + (f" (found {', '.join(kinds)})" if kinds else ""),
+                )
                 continue
             self.templates[name] = Template(name, kinds[0], t, path)
         entry = spec.get("entrypoint")
@@ -252,8 +272,10 @@ class _Validator:
         spec, path = t.spec, t.path
         declared = set(_params_by_name((spec.get("inputs") or {}).get("parameters")))
         declared_artifacts = {a.get("name") for a in (spec.get("inputs") or {}).get("artifacts") or []}
-        for text in _strings({k: v for k, v in spec.items() if k not in ("steps", "dag")} |
-                             {"body": spec.get("steps") or spec.get("dag")}):
+        for text in _strings(
+            {k: v for k, v in spec.items() if k not in ("steps", "dag")}
+            | {"body": spec.get("steps") or spec.get("dag")}
+        ):
             for tag in tags(text):
                 m = re.fullmatch(r"inputs\.parameters\.([^ ]+)", tag)
                 if m and m.group(1) not in declared:
@@ -271,13 +293,20 @@ class _Validator:
             else:
                 for key in selector:
                     if key not in LOCAL_NODE_LABELS:
-                        self.add(f"{path}.nodeSelector.{key}", "cannot be evaluated locally (known: "
-                                 + ", ".join(sorted(LOCAL_NODE_LABELS)) + ")")
+                        self.add(
+                            f"{path}.nodeSelector.{key}",
+                            "cannot be evaluated locally (known: "
+                            + ", ".join(sorted(LOCAL_NODE_LABELS))
+                            + ")",
+                        )
         retry = spec.get("retryStrategy")
         if isinstance(retry, dict):
             policy = retry.get("retryPolicy")
             if policy is not None and policy not in RETRY_POLICIES:
-                self.add(f"{path}.retryStrategy.retryPolicy", f"{policy!r} is not one of {', '.join(RETRY_POLICIES)}")
+                self.add(
+                    f"{path}.retryStrategy.retryPolicy",
+                    f"{policy!r} is not one of {', '.join(RETRY_POLICIES)}",
+                )
             self._positive_int(retry.get("limit"), f"{path}.retryStrategy.limit")
             backoff = retry.get("backoff") or {}
             for key in ("duration", "maxDuration", "cap"):
@@ -299,7 +328,11 @@ class _Validator:
                 apath = f"{path}.{group}.artifacts[{a.get('name')}]"
                 if not a.get("path") and t.kind in ("container", "script"):
                     self.add(f"{apath}.path", "required")
-                if group == "inputs" and not any(k in a for k in ("from", "s3", "raw")) and not a.get("optional"):
+                if (
+                    group == "inputs"
+                    and not any(k in a for k in ("from", "s3", "raw"))
+                    and not a.get("optional")
+                ):
                     self.add(apath, "needs from, s3.key or raw.data (or arguments.artifacts at the call)")
         if t.kind in ("container", "script"):
             body = spec[t.kind]
@@ -316,8 +349,10 @@ class _Validator:
         elif t.kind == "suspend":
             duration = (spec.get("suspend") or {}).get("duration")
             if duration in (None, ""):
-                self.add(f"{path}.suspend", "an indefinite suspend (no duration) cannot be resumed locally; "
-                                            "give suspend.duration")
+                self.add(
+                    f"{path}.suspend",
+                    "an indefinite suspend (no duration) cannot be resumed locally; give suspend.duration",
+                )
             else:
                 self._duration(duration, f"{path}.suspend.duration")
         elif t.kind == "steps":
@@ -351,8 +386,14 @@ class _Validator:
                 self.add(f"{path}.arguments.parameters[{pname}]", "needs a value")
         arts = {a.get("name") for a in (item.get("arguments") or {}).get("artifacts") or []}
         for a in (target.spec.get("inputs") or {}).get("artifacts") or []:
-            if a.get("name") not in arts and not any(k in a for k in ("from", "s3", "raw")) and not a.get("optional"):
-                self.add(f"{path}.arguments", f"missing artifact {a.get('name')!r} required by template {name!r}")
+            if (
+                a.get("name") not in arts
+                and not any(k in a for k in ("from", "s3", "raw"))
+                and not a.get("optional")
+            ):
+                self.add(
+                    f"{path}.arguments", f"missing artifact {a.get('name')!r} required by template {name!r}"
+                )
         for text in _strings({k: v for k, v in item.items() if k != "hooks"}):
             for tag in tags(text):
                 m = re.fullmatch(rf"{prefix}\.([^.]+)\..*", tag)
@@ -464,7 +505,7 @@ def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
         stack.append(node)
         for dep in edges.get(node, ()):
             if state.get(dep) == 1:
-                return [*stack[stack.index(dep):], dep]
+                return [*stack[stack.index(dep) :], dep]
             if dep not in state:
                 found = visit(dep)
                 if found:
@@ -481,7 +522,9 @@ def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
     return None
 
 
-def resolve_parameters(spec: Mapping[str, Any], overrides: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+def resolve_parameters(
+    spec: Mapping[str, Any], overrides: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
     """``spec.arguments.parameters`` with ``-p`` overrides applied; problems as path messages."""
     problems: list[str] = []
     declared = list((spec.get("arguments") or {}).get("parameters") or [])
@@ -489,8 +532,10 @@ def resolve_parameters(spec: Mapping[str, Any], overrides: Mapping[str, str]) ->
     out: dict[str, str] = {}
     for name in overrides:
         if name not in names:
-            problems.append(f"-p {name}: the workflow has no parameter {name!r}"
-                            + (f" (declared: {', '.join(str(n) for n in names)})" if names else ""))
+            problems.append(
+                f"-p {name}: the workflow has no parameter {name!r}"
+                + (f" (declared: {', '.join(str(n) for n in names)})" if names else "")
+            )
     for p in declared:
         name = p.get("name")
         if name in overrides:
@@ -504,8 +549,10 @@ def resolve_parameters(spec: Mapping[str, Any], overrides: Mapping[str, str]) ->
             continue
         enum = p.get("enum")
         if enum and value not in [_scalar(e) for e in enum]:
-            problems.append(f"spec.arguments.parameters[{name}]: {value!r} is not one of "
-                            + ", ".join(_scalar(e) for e in enum))
+            problems.append(
+                f"spec.arguments.parameters[{name}]: {value!r} is not one of "
+                + ", ".join(_scalar(e) for e in enum)
+            )
         out[str(name)] = str(value)
     return out, problems
 
@@ -531,8 +578,10 @@ def prepare(
     if not problems and isinstance(entry, str) and entry in validator.templates:
         for pname, p in _params_by_name(validator.templates[entry].input_parameters).items():
             if pname not in parameters and "value" not in p and "default" not in p:
-                problems.append(f"spec.templates[{entry}].inputs.parameters[{pname}]: entrypoint input "
-                                f"has no value; add it to spec.arguments.parameters")
+                problems.append(
+                    f"spec.templates[{entry}].inputs.parameters[{pname}]: entrypoint input "
+                    f"has no value; add it to spec.arguments.parameters"
+                )
     if problems:
         raise _fail(source, problems)
     meta = wf.get("metadata") or {}

@@ -16,6 +16,7 @@ Path mapping (Argo pods each have their own filesystem; here they share one):
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import os
@@ -163,20 +164,20 @@ def terminate(proc: subprocess.Popen[bytes], timer: Timer | None) -> None:
     """SIGTERM the process group, SIGKILL it after a grace period if it is still there."""
     _signal_group(proc, signal.SIGTERM)
     if timer is not None:
-        timer.schedule(KILL_GRACE_S, lambda: proc.returncode is None and _signal_group(proc, signal.SIGKILL))
+
+        def escalate() -> None:
+            if proc.returncode is None:
+                _signal_group(proc, signal.SIGKILL)
+
+        timer.schedule(KILL_GRACE_S, escalate)
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 # ---------------------------------------------------------------------------------------------- paths
-
-_TMP_RE = re.compile(r"(?<![\w.\-/~$])/tmp(?![\w.\-])")
-
 
 @dataclass(frozen=True)
 class PathMap:
@@ -196,22 +197,32 @@ class PathMap:
     def local(self, path: str) -> Path:
         """Where a container path lives on the host."""
         if path == "/tmp" or path.startswith("/tmp/"):
-            return self.tmp / path[len("/tmp"):].lstrip("/")
+            return self.tmp / path[len("/tmp") :].lstrip("/")
         if path.startswith("/"):
             return self.node_dir / "root" / path.lstrip("/")
         return self.work / path
 
     def rewrite(self, text: str) -> str:
+        """Rewrite ``/tmp`` and the declared absolute paths in one pass (a rewritten path, which may
+        itself lie under the host's /tmp, is never rewritten again)."""
         if "/" not in text:
             return text
-        for path in sorted(self.declared, key=len, reverse=True):
-            if path.startswith("/") and not (path == "/tmp" or path.startswith("/tmp/")):
-                text = re.sub(rf"(?<![\w.\-/]){re.escape(path)}(?![\w.\-])",
-                              lambda _m, p=path: str(self.local(p)), text)
-        return _TMP_RE.sub(lambda _m: str(self.tmp), text)
+        others = sorted(
+            (p for p in self.declared if p.startswith("/") and not (p == "/tmp" or p.startswith("/tmp/"))),
+            key=len,
+            reverse=True,
+        )
+        alternatives = "|".join([*(re.escape(p.rstrip("/")) for p in others), "/tmp"])
+        pattern = re.compile(rf"(?<![\w.\-/~$])(?:{alternatives})(?![\w.\-])")
+
+        def replace(m: re.Match[str]) -> str:
+            return str(self.tmp) if m.group(0) == "/tmp" else str(self.local(m.group(0)))
+
+        return pattern.sub(replace, text)
 
 
 # ---------------------------------------------------------------------------------------------- processes
+
 
 @dataclass
 class PodOutcome:
@@ -255,8 +266,15 @@ def run_process(
     killed: list[str] = []
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         try:
-            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         except OSError as exc:
             return PodOutcome(None, start_error=f"cannot start {argv[0]!r}: {exc.strerror or exc}")
     if not scope.register(proc):
@@ -264,6 +282,7 @@ def run_process(
         terminate(proc, timer)
     handle = None
     if deadline_s is not None:
+
         def expire() -> None:
             if proc.returncode is None:
                 killed.append(deadline_message)

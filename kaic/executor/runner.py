@@ -64,7 +64,8 @@ class WorkflowResult:
     def node(self, name: str) -> NodeStatus | None:
         """A node by its full name (``wf.A``) or display name (``A``), the first match."""
         return next((n for n in self.nodes.values() if n.name == name), None) or next(
-            (n for n in self.nodes.values() if n.display_name == name), None)
+            (n for n in self.nodes.values() if n.display_name == name), None
+        )
 
 
 class LinePrinter:
@@ -94,8 +95,12 @@ def workflow_name(model: WorkflowModel, override: str | None) -> str:
     return f"{model.generate_name}{suffix}"
 
 
-def run_workflow(manifest: Mapping[str, Any], parameters: Mapping[str, str], options: ExecutorOptions,
-                 source: str = "workflow") -> WorkflowResult:
+def run_workflow(
+    manifest: Mapping[str, Any],
+    parameters: Mapping[str, str],
+    options: ExecutorOptions,
+    source: str = "workflow",
+) -> WorkflowResult:
     """Validate ``manifest`` (ConfigError on any problem) and run it to completion."""
     model = prepare(manifest, parameters, source, options.workflow_templates)
     name = workflow_name(model, options.name)
@@ -137,8 +142,14 @@ def find_run(run_id: str, home: Path) -> Path:
     raise ConfigError(f"--resume {run_id}: no run {run_id!r} under {home / 'runs'}")
 
 
-def _execute(model: WorkflowModel, name: str, uid: str, run_dir: Path, options: ExecutorOptions,
-             previous: Mapping[str, NodeStatus] | None) -> WorkflowResult:
+def _execute(
+    model: WorkflowModel,
+    name: str,
+    uid: str,
+    run_dir: Path,
+    options: ExecutorOptions,
+    previous: Mapping[str, NodeStatus] | None,
+) -> WorkflowResult:
     progress: Callable[[NodeStatus], None] | None
     if options.progress is True:
         progress = LinePrinter()

@@ -21,7 +21,14 @@ from typing import Any
 from kaic.executor import dagplan
 from kaic.executor.artifacts import ArtifactError, fetch_input, save_output
 from kaic.executor.expressions import ExpressionError, evaluate_expr, evaluate_when, to_text
-from kaic.executor.loops import LoopError, expand_sequence, item_label, item_scope, parse_duration, parse_param_items
+from kaic.executor.loops import (
+    LoopError,
+    expand_sequence,
+    item_label,
+    item_scope,
+    parse_duration,
+    parse_param_items,
+)
 from kaic.executor.manifest import Template, WorkflowModel, split_targets
 from kaic.executor.process import (
     CancelScope,
@@ -53,8 +60,12 @@ class EngineConfig:
 def node_vars(prefix: str, node: NodeStatus, children: list[NodeStatus] | None = None) -> dict[str, str]:
     """The names a finished step/task adds to its siblings' scope (``steps.X.outputs.result`` ...);
     a fanned-out one gets Argo's aggregated JSON lists over its Succeeded children."""
-    out = {f"{prefix}.id": node.id, f"{prefix}.status": node.phase, f"{prefix}.startedAt": node.started_at,
-           f"{prefix}.finishedAt": node.finished_at}
+    out = {
+        f"{prefix}.id": node.id,
+        f"{prefix}.status": node.phase,
+        f"{prefix}.startedAt": node.started_at,
+        f"{prefix}.finishedAt": node.finished_at,
+    }
     if children is None:
         if node.exit_code is not None:
             out[f"{prefix}.exitCode"] = node.exit_code
@@ -98,8 +109,15 @@ class Call:
 
 
 class Engine:
-    def __init__(self, model: WorkflowModel, name: str, uid: str, book: StatusBook, config: EngineConfig,
-                 previous: Mapping[str, NodeStatus] | None = None) -> None:
+    def __init__(
+        self,
+        model: WorkflowModel,
+        name: str,
+        uid: str,
+        book: StatusBook,
+        config: EngineConfig,
+        previous: Mapping[str, NodeStatus] | None = None,
+    ) -> None:
         self.model = model
         self.name = name
         self.uid = uid
@@ -110,7 +128,9 @@ class Engine:
         self.main_scope = CancelScope()
         self.main_scope.timer = self.timer
         self.exit_scope: CancelScope | None = None
-        limit = config.max_parallel if model.parallelism is None else min(config.max_parallel, model.parallelism)
+        limit = (
+            config.max_parallel if model.parallelism is None else min(config.max_parallel, model.parallelism)
+        )
         self.pods = Slots(limit)
         self.main_scope.watch(self.pods)
         self.started = time.monotonic()
@@ -148,21 +168,25 @@ class Engine:
         m = self.model
         deadline = None
         if m.active_deadline_seconds is not None:
+
             def expire() -> None:
                 self.deadline_exceeded = True
                 self.main_scope.cancel(WORKFLOW_DEADLINE_MESSAGE)
 
             deadline = self.timer.schedule(m.active_deadline_seconds, expire)
         try:
-            root = self.invoke(m.templates[m.entrypoint], dict(m.parameters), [], self.name, self.name, None,
-                               self.main_scope)
+            root = self.invoke(
+                m.templates[m.entrypoint], dict(m.parameters), [], self.name, self.name, None, self.main_scope
+            )
             if deadline is not None:
                 self.timer.cancel(deadline)
             phase = root.phase if root.phase in ("Succeeded", "Failed", "Error") else "Failed"
             message = root.message if phase != "Succeeded" else ""
             if self.main_scope.cancelled:
                 phase = "Failed"
-                message = "Workflow exceeded its deadline" if self.deadline_exceeded else self.main_scope.reason
+                message = (
+                    "Workflow exceeded its deadline" if self.deadline_exceeded else self.main_scope.reason
+                )
             if m.on_exit:
                 self.exit_scope = CancelScope()
                 self.exit_scope.timer = self.timer
@@ -170,8 +194,9 @@ class Engine:
                 with self._globals_lock:
                     self.globals["workflow.status"] = phase
                     self.globals["workflow.failures"] = json.dumps(self.book.failures())
-                handler = self.invoke(m.templates[m.on_exit], {}, [], f"{self.name}.onExit", "onExit", None,
-                                      self.exit_scope)
+                handler = self.invoke(
+                    m.templates[m.on_exit], {}, [], f"{self.name}.onExit", "onExit", None, self.exit_scope
+                )
                 if handler.phase in ("Failed", "Error") and phase == "Succeeded":
                     phase, message = handler.phase, f"exit handler {handler.phase.lower()}: {handler.message}"
             return phase, message
@@ -186,10 +211,25 @@ class Engine:
 
     # ------------------------------------------------------------------------------------ nodes
 
-    def new_node(self, name: str, display: str, kind: str, template: str, parent: NodeStatus | None,
-                 phase: str = "Pending", message: str = "") -> NodeStatus:
-        node = NodeStatus(id=node_id(self.name, name), name=name, display_name=display, type=kind,
-                          template_name=template, phase=phase, message=message)
+    def new_node(
+        self,
+        name: str,
+        display: str,
+        kind: str,
+        template: str,
+        parent: NodeStatus | None,
+        phase: str = "Pending",
+        message: str = "",
+    ) -> NodeStatus:
+        node = NodeStatus(
+            id=node_id(self.name, name),
+            name=name,
+            display_name=display,
+            type=kind,
+            template_name=template,
+            phase=phase,
+            message=message,
+        )
         if phase != "Pending":
             node.started_at = node.finished_at = now_iso()
         return self.book.add(node, parent)
@@ -229,8 +269,16 @@ class Engine:
             scope[f"inputs.parameters.{name}"] = out[name]
         return out
 
-    def invoke(self, tmpl: Template, args: Mapping[str, str], arts: list[dict[str, Any]], name: str,
-               display: str, parent: NodeStatus | None, scope: CancelScope) -> NodeStatus:
+    def invoke(
+        self,
+        tmpl: Template,
+        args: Mapping[str, str],
+        arts: list[dict[str, Any]],
+        name: str,
+        display: str,
+        parent: NodeStatus | None,
+        scope: CancelScope,
+    ) -> NodeStatus:
         """Run one template under node ``name`` (with its retries); its node once finished."""
         prev = self.previous.get(name)
         if prev is not None and prev.phase == "Succeeded" and tmpl.kind in ("container", "script", "suspend"):
@@ -245,16 +293,37 @@ class Engine:
         return self.run_once(tmpl, inputs, arts, name, display, parent, scope, None)
 
     def reuse(self, prev: NodeStatus, parent: NodeStatus | None) -> NodeStatus:
-        node = NodeStatus(id=prev.id, name=prev.name, display_name=prev.display_name, type=prev.type,
-                          template_name=prev.template_name, phase="Succeeded",
-                          message="reused from the previous run", started_at=prev.started_at,
-                          finished_at=prev.finished_at, parameters=prev.parameters, result=prev.result,
-                          exit_code=prev.exit_code, artifacts=prev.artifacts)
+        node = NodeStatus(
+            id=prev.id,
+            name=prev.name,
+            display_name=prev.display_name,
+            type=prev.type,
+            template_name=prev.template_name,
+            phase="Succeeded",
+            message="reused from the previous run",
+            started_at=prev.started_at,
+            finished_at=prev.finished_at,
+            parameters=prev.parameters,
+            result=prev.result,
+            exit_code=prev.exit_code,
+            artifacts=prev.artifacts,
+        )
         return self.book.add(node, parent)
 
-    def run_once(self, tmpl: Template, inputs: dict[str, str], arts: list[dict[str, Any]], name: str,
-                 display: str, parent: NodeStatus | None, scope: CancelScope, retry: int | None) -> NodeStatus:
-        kind = {"container": "Pod", "script": "Pod", "steps": "Steps", "dag": "DAG", "suspend": "Suspend"}[tmpl.kind]
+    def run_once(
+        self,
+        tmpl: Template,
+        inputs: dict[str, str],
+        arts: list[dict[str, Any]],
+        name: str,
+        display: str,
+        parent: NodeStatus | None,
+        scope: CancelScope,
+        retry: int | None,
+    ) -> NodeStatus:
+        kind = {"container": "Pod", "script": "Pod", "steps": "Steps", "dag": "DAG", "suspend": "Suspend"}[
+            tmpl.kind
+        ]
         node = self.new_node(name, display, kind, tmpl.name, parent)
         node.inputs = [{"name": k, "value": v} for k, v in inputs.items()]
         local = self.scope_for(inputs, node)
@@ -277,8 +346,16 @@ class Engine:
 
     # ------------------------------------------------------------------------------------ retries
 
-    def run_retries(self, tmpl: Template, inputs: dict[str, str], arts: list[dict[str, Any]], name: str,
-                    display: str, parent: NodeStatus | None, scope: CancelScope) -> NodeStatus:
+    def run_retries(
+        self,
+        tmpl: Template,
+        inputs: dict[str, str],
+        arts: list[dict[str, Any]],
+        name: str,
+        display: str,
+        parent: NodeStatus | None,
+        scope: CancelScope,
+    ) -> NodeStatus:
         rnode = self.new_node(name, display, "Retry", tmpl.name, parent)
         self.book.set_phase(rnode, "Running")
         strategy = tmpl.spec["retryStrategy"]
@@ -288,29 +365,41 @@ class Engine:
             limit = int(substitute(to_text(limit_text), local)) if limit_text is not None else None
             policy = strategy.get("retryPolicy") or "OnFailure"
             backoff = strategy.get("backoff") or {}
-            base = parse_duration(substitute(to_text(backoff["duration"]), local)) if backoff.get("duration") else 0.0
+            base = (
+                parse_duration(substitute(to_text(backoff["duration"]), local))
+                if backoff.get("duration")
+                else 0.0
+            )
             factor = float(substitute(to_text(backoff.get("factor", 2 if base else 1)), local))
             cap = parse_duration(substitute(to_text(backoff["cap"]), local)) if backoff.get("cap") else None
-            max_total = (parse_duration(substitute(to_text(backoff["maxDuration"]), local))
-                         if backoff.get("maxDuration") else None)
+            max_total = (
+                parse_duration(substitute(to_text(backoff["maxDuration"]), local))
+                if backoff.get("maxDuration")
+                else None
+            )
         except (ValueError, UnresolvedError) as exc:
             return self.finish(rnode, "Error", f"retryStrategy: {exc}")
         first = time.monotonic()
         attempt = 0
         while True:
-            child = self.run_once(tmpl, inputs, arts, f"{name}({attempt})", f"{display}({attempt})", rnode, scope,
-                                  attempt)
+            child = self.run_once(
+                tmpl, inputs, arts, f"{name}({attempt})", f"{display}({attempt})", rnode, scope, attempt
+            )
             message = child.message
             if child.phase == "Succeeded" or scope.cancelled:
                 break
             if limit is not None and attempt >= limit:
-                message = f"No more retries left ({child.message})" if child.message else "No more retries left"
+                message = (
+                    f"No more retries left ({child.message})" if child.message else "No more retries left"
+                )
                 break
             if not _policy_allows(policy, child.phase):
                 break
-            if strategy.get("expression") and not self._retry_expression(strategy["expression"], local, child):
+            if strategy.get("expression") and not self._retry_expression(
+                strategy["expression"], local, child
+            ):
                 break
-            delay = base * (factor ** attempt) if base else 0.0
+            delay = base * (factor**attempt) if base else 0.0
             if cap is not None:
                 delay = min(delay, cap)
             if max_total is not None and time.monotonic() - first + delay > max_total:
@@ -326,8 +415,12 @@ class Engine:
     def _retry_expression(self, text: str, local: Mapping[str, str], child: NodeStatus) -> bool:
         duration = max(0.0, child.finished_mono - child.started_mono)
         context = nested(local)
-        context["lastRetry"] = {"exitCode": child.exit_code if child.exit_code is not None else "-1",
-                                "status": child.phase, "duration": str(int(duration)), "message": child.message}
+        context["lastRetry"] = {
+            "exitCode": child.exit_code if child.exit_code is not None else "-1",
+            "status": child.phase,
+            "duration": str(int(duration)),
+            "message": child.message,
+        }
         try:
             return bool(evaluate_expr(substitute(text, local), context) is True)
         except (ExpressionError, UnresolvedError) as exc:
@@ -336,7 +429,9 @@ class Engine:
 
     # ------------------------------------------------------------------------------------ leaves
 
-    def run_suspend(self, tmpl: Template, node: NodeStatus, local: Mapping[str, str], scope: CancelScope) -> None:
+    def run_suspend(
+        self, tmpl: Template, node: NodeStatus, local: Mapping[str, str], scope: CancelScope
+    ) -> None:
         seconds = parse_duration(substitute(to_text(tmpl.spec["suspend"]["duration"]), local))
         self.book.set_phase(node, "Running")
         if scope.event.wait(seconds):
@@ -344,16 +439,30 @@ class Engine:
         else:
             self.finish(node, "Succeeded")
 
-    def run_pod(self, tmpl: Template, node: NodeStatus, local: dict[str, str], arts: list[dict[str, Any]],
-                scope: CancelScope) -> None:
+    def run_pod(
+        self,
+        tmpl: Template,
+        node: NodeStatus,
+        local: dict[str, str],
+        arts: list[dict[str, Any]],
+        scope: CancelScope,
+    ) -> None:
         body = tmpl.spec[tmpl.kind]
-        spec = substitute_any({k: body.get(k) for k in ("command", "args", "env", "source", "workingDir")}, local)
+        spec = substitute_any(
+            {k: body.get(k) for k in ("command", "args", "env", "source", "workingDir")}, local
+        )
         outputs = tmpl.spec.get("outputs") or {}
         inputs_spec = tmpl.spec.get("inputs") or {}
-        declared = [str(p["valueFrom"]["path"]) for p in outputs.get("parameters") or []
-                    if (p.get("valueFrom") or {}).get("path")]
-        declared += [str(a["path"]) for a in (outputs.get("artifacts") or []) + (inputs_spec.get("artifacts") or [])
-                     if a.get("path")]
+        declared = [
+            str(p["valueFrom"]["path"])
+            for p in outputs.get("parameters") or []
+            if (p.get("valueFrom") or {}).get("path")
+        ]
+        declared += [
+            str(a["path"])
+            for a in (outputs.get("artifacts") or []) + (inputs_spec.get("artifacts") or [])
+            if a.get("path")
+        ]
         if spec.get("workingDir"):
             declared.append(str(spec["workingDir"]))
         node_dir = self.config.run_dir / "nodes" / node.id
@@ -363,7 +472,9 @@ class Engine:
         if not tmpl.schedulable:
             selector = tmpl.spec.get("nodeSelector")
             if self.model.active_deadline_seconds is None:
-                self.finish(node, "Error", f"unschedulable: nodeSelector {selector} does not match this machine")
+                self.finish(
+                    node, "Error", f"unschedulable: nodeSelector {selector} does not match this machine"
+                )
             else:  # Argo leaves such a pod Pending until a deadline ends the workflow
                 scope.event.wait()
                 self.finish(node, "Failed", scope.reason)
@@ -372,7 +483,7 @@ class Engine:
             self.finish(node, "Failed", scope.reason)
             return
         try:
-            make_dirs((paths.tmp, paths.work, node_dir / "root"))
+            make_dirs((paths.tmp, paths.work, *(paths.local(p).parent for p in paths.declared)))
             argv = [paths.rewrite(str(a)) for a in spec.get("command") or []]
             if tmpl.kind == "script":
                 script = node_dir / "script"
@@ -389,8 +500,15 @@ class Engine:
             cwd.mkdir(parents=True, exist_ok=True)
             self._fetch_inputs(inputs_spec, arts, local, paths)
             outcome = run_process(
-                argv, env=env, cwd=cwd, stdout=node_dir / "stdout.log", stderr=node_dir / "stderr.log",
-                scope=scope, timer=self.timer, deadline_s=deadline, deadline_message=deadline_message,
+                argv,
+                env=env,
+                cwd=cwd,
+                stdout=node_dir / "stdout.log",
+                stderr=node_dir / "stderr.log",
+                scope=scope,
+                timer=self.timer,
+                deadline_s=deadline,
+                deadline_message=deadline_message,
                 on_start=lambda: self.book.set_phase(node, "Running"),
             )
         finally:
@@ -419,16 +537,22 @@ class Engine:
                 deadlines.append(parse_duration(substitute(to_text(value), local)))
         return (min(deadlines) if deadlines else None), POD_DEADLINE_MESSAGE
 
-    def _fetch_inputs(self, inputs_spec: Mapping[str, Any], arts: list[dict[str, Any]], local: Mapping[str, str],
-                      paths: PathMap) -> None:
+    def _fetch_inputs(
+        self,
+        inputs_spec: Mapping[str, Any],
+        arts: list[dict[str, Any]],
+        local: Mapping[str, str],
+        paths: PathMap,
+    ) -> None:
         given = {a.get("name"): a for a in arts}
         for spec in inputs_spec.get("artifacts") or []:
             merged = {**spec, **given.get(spec.get("name"), {})}
             merged = substitute_any(merged, local)
             fetch_input(self.config.store_dir, merged, paths.local(str(spec["path"])))
 
-    def _collect_outputs(self, tmpl: Template, node: NodeStatus, local: dict[str, str], paths: PathMap,
-                         strict: bool) -> str | None:
+    def _collect_outputs(
+        self, tmpl: Template, node: NodeStatus, local: dict[str, str], paths: PathMap, strict: bool
+    ) -> str | None:
         outputs = tmpl.spec.get("outputs") or {}
         scope = dict(local)
         if node.result is not None:
@@ -445,7 +569,9 @@ class Engine:
                         value = read_text(local_path).strip()
                     except OSError:
                         if "default" not in vf:
-                            raise UnresolvedError(f"output parameter {name!r}: {vf['path']} was not written") from None
+                            raise UnresolvedError(
+                                f"output parameter {name!r}: {vf['path']} was not written"
+                            ) from None
                         value = substitute(to_text(vf["default"]), local)
                 else:
                     value = self._output_value(p, scope)
@@ -459,7 +585,9 @@ class Engine:
             for a in outputs.get("artifacts") or []:
                 a = substitute_any(a, local)
                 try:
-                    record = save_output(self.config.store_dir, a, paths.local(str(a["path"])), f"{node.id}/{a['name']}")
+                    record = save_output(
+                        self.config.store_dir, a, paths.local(str(a["path"])), f"{node.id}/{a['name']}"
+                    )
                 except (ArtifactError, OSError) as exc:
                     return str(exc)
                 if record is not None:
@@ -509,15 +637,20 @@ class Engine:
             return expand_sequence(sub.get("count"), sub.get("start"), sub.get("end"), sub.get("format"))
         return None
 
-    def calls_for(self, spec: dict[str, Any], base: str, display: str, local: Mapping[str, str]) -> list[Call]:
+    def calls_for(
+        self, spec: dict[str, Any], base: str, display: str, local: Mapping[str, str]
+    ) -> list[Call]:
         items = self.expand(spec, local)
         if items is None:
             return [Call(spec, base, display)]
-        return [Call(spec, f"{base}({i}:{item_label(item)})", f"{display}({i}:{item_label(item)})", item)
-                for i, item in enumerate(items)]
+        return [
+            Call(spec, f"{base}({i}:{item_label(item)})", f"{display}({i}:{item_label(item)})", item)
+            for i, item in enumerate(items)
+        ]
 
-    def run_call(self, call: Call, parent: NodeStatus, local: Mapping[str, str], scope: CancelScope,
-                 prefix: str) -> NodeStatus:
+    def run_call(
+        self, call: Call, parent: NodeStatus, local: Mapping[str, str], scope: CancelScope, prefix: str
+    ) -> NodeStatus:
         """One step or task: ``when``, arguments, the template, then its exit hook."""
         spec = call.spec
         sc = dict(local)
@@ -529,10 +662,19 @@ class Engine:
             if when is not None:
                 text = substitute(to_text(when), sc)
                 if not evaluate_when(text):
-                    return self.new_node(call.name, call.display, "Skipped", tname, parent, "Skipped",
-                                         f"when '{text}' evaluated false")
-            args = {str(p["name"]): substitute(to_text(p.get("value", "")), sc)
-                    for p in (spec.get("arguments") or {}).get("parameters") or []}
+                    return self.new_node(
+                        call.name,
+                        call.display,
+                        "Skipped",
+                        tname,
+                        parent,
+                        "Skipped",
+                        f"when '{text}' evaluated false",
+                    )
+            args = {
+                str(p["name"]): substitute(to_text(p.get("value", "")), sc)
+                for p in (spec.get("arguments") or {}).get("parameters") or []
+            }
             arts = [substitute_any(a, sc) for a in (spec.get("arguments") or {}).get("artifacts") or []]
         except (UnresolvedError, ExpressionError) as exc:
             node = self.new_node(call.name, call.display, "Skipped", tname, parent)
@@ -541,17 +683,27 @@ class Engine:
         self.run_hook(spec, child, parent, sc, f"{prefix}.{spec['name']}")
         return child
 
-    def run_hook(self, spec: Mapping[str, Any], child: NodeStatus, parent: NodeStatus, sc: Mapping[str, str],
-                 prefix: str) -> None:
-        hook = ((spec.get("hooks") or {}).get("exit")) or ({"template": spec["onExit"]} if spec.get("onExit") else None)
+    def run_hook(
+        self,
+        spec: Mapping[str, Any],
+        child: NodeStatus,
+        parent: NodeStatus,
+        sc: Mapping[str, str],
+        prefix: str,
+    ) -> None:
+        hook = ((spec.get("hooks") or {}).get("exit")) or (
+            {"template": spec["onExit"]} if spec.get("onExit") else None
+        )
         if not hook:
             return
         hsc = dict(sc)
         hsc.update(node_vars(prefix, child))
         name, display = f"{child.name}.onExit", f"{child.display_name}.onExit"
         try:
-            args = {str(p["name"]): substitute(to_text(p.get("value", "")), hsc)
-                    for p in (hook.get("arguments") or {}).get("parameters") or []}
+            args = {
+                str(p["name"]): substitute(to_text(p.get("value", "")), hsc)
+                for p in (hook.get("arguments") or {}).get("parameters") or []
+            }
         except UnresolvedError as exc:
             node = self.new_node(name, display, "Pod", str(hook["template"]), parent)
             self.finish(node, "Error", str(exc))
@@ -591,8 +743,16 @@ class Engine:
         scope.watch(slots)
         return slots
 
-    def run_group(self, tmpl: Template, group: list[dict[str, Any]], gnode: NodeStatus, local: dict[str, str],
-                  scope: CancelScope, limit: Slots | None, fail_fast: bool) -> str:
+    def run_group(
+        self,
+        tmpl: Template,
+        group: list[dict[str, Any]],
+        gnode: NodeStatus,
+        local: dict[str, str],
+        scope: CancelScope,
+        limit: Slots | None,
+        fail_fast: bool,
+    ) -> str:
         """Run one group of parallel steps; the failure message, or "" when the group succeeded."""
         planned: list[tuple[dict[str, Any], list[Call] | NodeStatus]] = []
         for step in group:
@@ -615,7 +775,9 @@ class Engine:
                 child = self.run_call(call, gnode, local, scope, "steps")
                 with lock:
                     results[index] = child
-                if child.failed_or_error and not dagplan.ContinueOn.of(call.spec.get("continueOn")).covers(child.phase):
+                if child.failed_or_error and not dagplan.ContinueOn.of(call.spec.get("continueOn")).covers(
+                    child.phase
+                ):
                     stop.set()
             finally:
                 if limit is not None:
@@ -623,13 +785,20 @@ class Engine:
 
         stopped_early = False
         index = 0
-        for step, calls in planned:
-            if isinstance(calls, NodeStatus):
+        for step, plan in planned:
+            if isinstance(plan, NodeStatus):
                 continue
-            if not calls:
-                self.new_node(f"{gnode.name}.{step['name']}", str(step["name"]), "Skipped", str(step["template"]),
-                              gnode, "Skipped", "no items to iterate over")
-            for call in calls:
+            if not plan:
+                self.new_node(
+                    f"{gnode.name}.{step['name']}",
+                    str(step["name"]),
+                    "Skipped",
+                    str(step["template"]),
+                    gnode,
+                    "Skipped",
+                    "no items to iterate over",
+                )
+            for call in plan:
                 if limit is not None and not limit.acquire(scope):
                     break
                 if (fail_fast and stop.is_set()) or scope.cancelled:
@@ -649,20 +818,32 @@ class Engine:
         for i, step in order:
             child = results[i]
             by_step.setdefault(str(step["name"]), []).append(child)
-            if child.failed_or_error and not dagplan.ContinueOn.of(step.get("continueOn")).covers(child.phase):
+            if child.failed_or_error and not dagplan.ContinueOn.of(step.get("continueOn")).covers(
+                child.phase
+            ):
                 failure = failure or f"child '{child.id}' {child.phase.lower()}"
-        for step, calls in planned:
+        for step, plan in planned:
             sname = str(step["name"])
-            if isinstance(calls, NodeStatus):
-                failure = failure or f"child '{calls.id}' errored: {calls.message}"
+            if isinstance(plan, NodeStatus):
+                failure = failure or f"child '{plan.id}' errored: {plan.message}"
                 continue
             children = by_step.get(sname, [])
-            if step.get("withItems") is None and step.get("withParam") is None and step.get("withSequence") is None:
+            if (
+                step.get("withItems") is None
+                and step.get("withParam") is None
+                and step.get("withSequence") is None
+            ):
                 if children:
                     local.update(node_vars(f"steps.{sname}", children[0]))
             else:
-                agg = NodeStatus(id=gnode.id, name=sname, display_name=sname, type="TaskGroup", template_name="",
-                                 phase=_aggregate_phase(children, step))
+                agg = NodeStatus(
+                    id=gnode.id,
+                    name=sname,
+                    display_name=sname,
+                    type="TaskGroup",
+                    template_name="",
+                    phase=_aggregate_phase(children, step),
+                )
                 local.update(node_vars(f"steps.{sname}", agg, children))
         if stopped_early and fail_fast:
             failure = "template has failed or errored children and failFast enabled"
@@ -713,8 +894,15 @@ class Engine:
                     if any(d not in outcomes for d in deps[name]):
                         continue
                     if not dagplan.should_run(exprs[name], outcomes, continue_on):
-                        self.new_node(f"{node.name}.{name}", name, "Skipped", str(tasks[name]["template"]), node,
-                                      "Omitted", "omitted: depends condition not met")
+                        self.new_node(
+                            f"{node.name}.{name}",
+                            name,
+                            "Skipped",
+                            str(tasks[name]["template"]),
+                            node,
+                            "Omitted",
+                            "omitted: depends condition not met",
+                        )
                         outcomes[name] = dagplan.Outcome("Omitted")
                         local[f"tasks.{name}.status"] = "Omitted"
                         pending.remove(name)
@@ -739,8 +927,14 @@ class Engine:
             self.finish(node, "Failed", scope.reason)
             return
         if verdict in ("Failed", "Error"):
-            bad = next((n for n in targets if n in outcomes
-                        and dagplan.effective_phase(n, outcomes, deps) in ("Failed", "Error")), "")
+            bad = next(
+                (
+                    n
+                    for n in targets
+                    if n in outcomes and dagplan.effective_phase(n, outcomes, deps) in ("Failed", "Error")
+                ),
+                "",
+            )
             self.finish(node, verdict, f"task '{node.name}.{bad}' {verdict.lower()}" if bad else "")
             return
         if verdict == "Running":
@@ -749,8 +943,9 @@ class Engine:
         error = self._template_outputs(tmpl, node, local)
         self.finish(node, "Error" if error else "Succeeded", error or "")
 
-    def run_task(self, task: dict[str, Any], dag_node: NodeStatus, local: dict[str, str], scope: CancelScope
-                 ) -> tuple[NodeStatus, list[NodeStatus] | None]:
+    def run_task(
+        self, task: dict[str, Any], dag_node: NodeStatus, local: dict[str, str], scope: CancelScope
+    ) -> tuple[NodeStatus, list[NodeStatus] | None]:
         name = str(task["name"])
         base = f"{dag_node.name}.{name}"
         try:
@@ -758,7 +953,11 @@ class Engine:
         except (UnresolvedError, LoopError) as exc:
             bad = self.new_node(base, name, "Skipped", str(task["template"]), dag_node)
             return self.finish(bad, "Error", str(exc)), None
-        if task.get("withItems") is None and task.get("withParam") is None and task.get("withSequence") is None:
+        if (
+            task.get("withItems") is None
+            and task.get("withParam") is None
+            and task.get("withSequence") is None
+        ):
             return self.run_call(calls[0], dag_node, local, scope, "tasks"), None
         group = self.new_node(base, name, "TaskGroup", str(task["template"]), dag_node)
         self.book.set_phase(group, "Running")
@@ -766,7 +965,9 @@ class Engine:
 
         def work(i: int, call: Call) -> None:
             spec = {k: v for k, v in call.spec.items() if k not in ("hooks", "onExit")}
-            children[i] = self.run_call(Call(spec, call.name, call.display, call.item), group, local, scope, "tasks")
+            children[i] = self.run_call(
+                Call(spec, call.name, call.display, call.item), group, local, scope, "tasks"
+            )
 
         threads = [threading.Thread(target=work, args=(i, c), daemon=True) for i, c in enumerate(calls)]
         for t in threads:
@@ -775,8 +976,18 @@ class Engine:
             t.join()
         kids = [c for c in children if c is not None]
         phase = _aggregate_phase(kids, task) if kids else "Skipped"
-        self.finish(group, phase, next((f"child '{c.id}' {c.phase.lower()}" for c in kids if c.phase == phase
-                                        and phase in ("Failed", "Error")), ""))
+        self.finish(
+            group,
+            phase,
+            next(
+                (
+                    f"child '{c.id}' {c.phase.lower()}"
+                    for c in kids
+                    if c.phase == phase and phase in ("Failed", "Error")
+                ),
+                "",
+            ),
+        )
         self.run_hook(task, group, dag_node, local, f"tasks.{name}")
         return group, kids
 

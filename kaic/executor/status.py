@@ -8,7 +8,6 @@ fsync) at most every :data:`WRITE_INTERVAL_S` while nodes change, and once more 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -79,9 +78,16 @@ class NodeStatus:
         if self.exit_code is not None:
             outputs["exitCode"] = self.exit_code
         d: dict[str, Any] = {
-            "id": self.id, "name": self.name, "displayName": self.display_name, "type": self.type,
-            "templateName": self.template_name, "phase": self.phase, "message": self.message,
-            "startedAt": self.started_at, "finishedAt": self.finished_at, "children": list(self.children),
+            "id": self.id,
+            "name": self.name,
+            "displayName": self.display_name,
+            "type": self.type,
+            "templateName": self.template_name,
+            "phase": self.phase,
+            "message": self.message,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "children": list(self.children),
         }
         if self.inputs:
             d["inputs"] = {"parameters": self.inputs}
@@ -93,11 +99,19 @@ class NodeStatus:
     def from_dict(cls, d: dict[str, Any]) -> NodeStatus:
         outputs = d.get("outputs") or {}
         return cls(
-            id=d["id"], name=d["name"], display_name=d.get("displayName", d["name"]), type=d.get("type", "Pod"),
-            template_name=d.get("templateName", ""), phase=d.get("phase", "Pending"),
-            message=d.get("message", ""), started_at=d.get("startedAt", ""), finished_at=d.get("finishedAt", ""),
-            children=list(d.get("children") or []), parameters=list(outputs.get("parameters") or []),
-            result=outputs.get("result"), exit_code=outputs.get("exitCode"),
+            id=d["id"],
+            name=d["name"],
+            display_name=d.get("displayName", d["name"]),
+            type=d.get("type", "Pod"),
+            template_name=d.get("templateName", ""),
+            phase=d.get("phase", "Pending"),
+            message=d.get("message", ""),
+            started_at=d.get("startedAt", ""),
+            finished_at=d.get("finishedAt", ""),
+            children=list(d.get("children") or []),
+            parameters=list(outputs.get("parameters") or []),
+            result=outputs.get("result"),
+            exit_code=outputs.get("exitCode"),
             artifacts=list(outputs.get("artifacts") or []),
         )
 
@@ -160,29 +174,44 @@ class StatusBook:
         """``workflow.failures``: the failed or errored pods."""
         with self._lock:
             return [
-                {"displayName": n.display_name, "message": n.message, "templateName": n.template_name,
-                 "phase": n.phase, "podName": n.id, "finishedAt": n.finished_at}
-                for n in self.nodes.values() if n.type == "Pod" and n.failed_or_error
+                {
+                    "displayName": n.display_name,
+                    "message": n.message,
+                    "templateName": n.template_name,
+                    "phase": n.phase,
+                    "podName": n.id,
+                    "finishedAt": n.finished_at,
+                }
+                for n in self.nodes.values()
+                if n.type == "Pod" and n.failed_or_error
             ]
 
     # --- status.json
     def to_dict(self) -> dict[str, Any]:
         with self._lock:
             nodes = {nid: n.to_dict() for nid, n in self.nodes.items()}
-        status: dict[str, Any] = {"phase": self.phase, "startedAt": self.started_at,
-                                  "finishedAt": self.finished_at, "nodes": nodes}
+        status: dict[str, Any] = {
+            "phase": self.phase,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "nodes": nodes,
+        }
         if self.message:
             status["message"] = self.message
         status.update(self.extra)
-        return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
-                "metadata": {"name": self.workflow_name, "uid": self.uid}, "status": status}
+        return {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"name": self.workflow_name, "uid": self.uid},
+            "status": status,
+        }
 
     def write(self, path: Path | None = None) -> None:
         target = path or self.path
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        os.replace(tmp, target)
+        tmp.replace(target)
 
     def start_writer(self) -> None:
         def loop() -> None:
