@@ -1,0 +1,92 @@
+"""`kaic run`: the conformance workflow, end to end.
+
+`--backend local` (the default) compiles the very WorkflowTemplate users submit to Argo and runs it
+with kaic's local executor: each step is a local process, no cluster needed. `--backend argo`
+submits it to an Argo Server and waits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from kaic import stepkit
+from kaic.errors import ConfigError
+from kaic.profiles import BUILTIN, load_profile
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="local", help="profile name or YAML file (default: local)")
+    parser.add_argument("--suite", choices=("quick", "full"), default="quick")
+    parser.add_argument("--backend", choices=("local", "argo"), default="local",
+                        help="local: run here with kaic's executor; argo: submit to an Argo Server")
+    parser.add_argument("--platform", help="platform label for the results (default: the profile's)")
+    parser.add_argument("--world-size", type=int, help="training workers (default: the profile's)")
+    parser.add_argument("--resume", metavar="RUN", help="continue a stopped local run without redoing what succeeded")
+    parser.add_argument("--max-parallel", type=int, default=None, help="local: nodes run at once")
+    argo = parser.add_argument_group("argo backend")
+    argo.add_argument("--argo-server", help="Argo Server URL (token from $KAIC_ARGO_TOKEN or $KAIC_ARGO_TOKEN_FILE)")
+    argo.add_argument("--namespace", default="kaic")
+    argo.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the workflow")
+
+
+def _profile_ref(name: str) -> str:
+    """Built-in names pass as they are; a user's file passes as an absolute path (steps run elsewhere)."""
+    return name if name in BUILTIN else str(Path(name).resolve())
+
+
+def _local_env() -> dict[str, str]:
+    """Steps run `kaic ...`: put this interpreter's scripts folder first so they run this very kaic."""
+    scripts = str(Path(sys.executable).parent)
+    return {"PATH": os.pathsep.join([scripts, os.environ.get("PATH", "")]), "PYTHONUNBUFFERED": "1"}
+
+
+def run(args: argparse.Namespace) -> int:
+    from kaic.executor import ExecutorOptions, resume_workflow, run_workflow
+    from pipelines.config import PipelineConfig
+    from pipelines.conformance import build_workflow
+    from pipelines.manifests import to_dict
+
+    kaic_home = stepkit.ensure_kaic_home()
+    options = ExecutorOptions(kaic_home=kaic_home, max_parallel=args.max_parallel or 8, progress=True,
+                              env=_local_env(), handle_signals=True)
+    if args.resume:
+        run_dir = kaic_home / "runs" / args.resume
+        if not (run_dir / "status.json").is_file():
+            raise ConfigError(f"--resume: no run {args.resume!r} under {kaic_home / 'runs'}")
+        result = resume_workflow(run_dir, options)
+        return _finish(result.name, result.phase, result.run_dir)
+
+    profile = load_profile(args.profile)
+    ref = _profile_ref(args.profile)
+    config = PipelineConfig.from_profile(profile, ref, suite=args.suite, platform=args.platform,
+                                         world_size=args.world_size)
+    if args.backend == "argo":
+        return _run_on_argo(args, config)
+    manifest = to_dict(build_workflow(config))
+    print(f"kaic: running the conformance workflow locally (profile {profile.name}, suite {args.suite})",
+          file=sys.stderr)
+    result = run_workflow(manifest, {}, options, source="kaic-conformance")
+    return _finish(result.name, result.phase, result.run_dir)
+
+
+def _run_on_argo(args: argparse.Namespace, config: object) -> int:
+    if not args.argo_server:
+        raise ConfigError("--backend argo needs --argo-server URL")
+    from kaic.argo import submit_and_wait
+
+    return submit_and_wait(server=args.argo_server, namespace=args.namespace, config=config, wait=True,
+                           timeout_s=args.timeout)
+
+
+def _finish(name: str, phase: str, run_dir: Path) -> int:
+    """Print where the report is; exit 0 only when the workflow Succeeded (every MUST passed)."""
+    report = run_dir / "report" / "report.html"
+    print(f"run {name}: {phase}")
+    if report.is_file():
+        print(f"report: {report}")
+    else:
+        print(f"report: not written (see the node logs under {run_dir / 'nodes'})")
+    return 0 if phase == "Succeeded" else 1
