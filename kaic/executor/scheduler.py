@@ -193,7 +193,7 @@ class Engine:
                 self.exit_scope.watch(self.pods)
                 with self._globals_lock:
                     self.globals["workflow.status"] = phase
-                    self.globals["workflow.failures"] = json.dumps(self.book.failures())
+                    self.globals["workflow.failures"] = json.dumps(self.book.failures(), separators=(",", ":"))
                 handler = self.invoke(
                     m.templates[m.on_exit], {}, [], f"{self.name}.onExit", "onExit", None, self.exit_scope
                 )

@@ -88,7 +88,10 @@ def test_expr_ternary_is_lazy() -> None:
     context = {
         "steps": {"flip-coin": {"outputs": {"result": "heads"}}, "heads": {"outputs": {"result": "H"}}}
     }
-    text = "steps['flip-coin'].outputs.result == 'heads' ? steps.heads.outputs.result : steps.tails.outputs.result"
+    text = (
+        "steps['flip-coin'].outputs.result == 'heads'"
+        " ? steps.heads.outputs.result : steps.tails.outputs.result"
+    )
     assert evaluate_expr(text, context) == "H"  # steps.tails does not exist and is never looked at
 
 
