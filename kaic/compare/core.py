@@ -140,14 +140,14 @@ def compare(table: pa.Table, *, by: str = "platform", baseline: str | None = Non
     baseline, reason = _baseline(groups, baseline)
     window_rows = table
     if last is not None:
-        window_rows = table.filter(pc.field("run_id").isin(pa.array([r[0] for r in ranked])))
-    latest_ids = pa.array([r[0] for r in ranked if r[3] == 0])
+        window_rows = table.filter(pc.field("run_id").isin(pa.array([r[0] for r in ranked], pa.string())))
+    latest_ids = pa.array([r[0] for r in ranked if r[3] == 0], pa.string())
     latest = table.filter(pc.field("run_id").isin(latest_ids))
 
     measured = _measured(window_rows)
-    directed_metrics = pa.array(_directed(measured))
+    directed_metrics = pa.array(_directed(measured), pa.string())
     hist_ranks = pa.table({
-        "run_id": pa.array([r[0] for r in ranked if r[3] <= rule.history]),
+        "run_id": pa.array([r[0] for r in ranked if r[3] <= rule.history], pa.string()),
         "rank": pa.array([r[3] for r in ranked if r[3] <= rule.history], pa.int32()),
     })
     recent = pc.field("metric").isin(directed_metrics) & pc.field("run_id").isin(hist_ranks["run_id"])
