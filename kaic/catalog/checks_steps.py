@@ -16,6 +16,8 @@ DATA: tuple[CheckSpec, ...] = (
 )
 
 TRAIN: tuple[CheckSpec, ...] = (
+    CheckSpec("train.workers", "train", "Every training worker ran to completion (torchrun, Job or TrainJob)", A,
+              level=Level.MUST, metrics=(MetricSpec("train_launch_wall_s", "s", LO),)),
     CheckSpec("train.allreduce_correct", "train", "All-reduce gives the known sums", A, level=Level.MUST),
     CheckSpec("train.allreduce_busbw", "train", "All-reduce bus bandwidth over message sizes", MEAS,
               metrics=(MetricSpec("allreduce_busbw_gbps@", "GB/s", HI), MetricSpec("allreduce_algbw_gbps@", "GB/s", HI))),
@@ -34,16 +36,19 @@ TRAIN: tuple[CheckSpec, ...] = (
               level=Level.MUST, metrics=(MetricSpec("checkpoint_read_mb_per_s", "MB/s", HI),)),
     CheckSpec("train.resume", "train", "Resume from a checkpoint ends bitwise equal to an uninterrupted run", A,
               level=Level.MUST),
+    CheckSpec("train.model_export", "train", "Model exported for serving (TorchScript, metadata, holdout predictions)",
+              A, level=Level.MUST),
     CheckSpec("train.tensorflow", "train", "TensorFlow MultiWorkerMirroredStrategy trains the same model", A,
               level=Level.SHOULD, metrics=(MetricSpec("tf_holdout_accuracy", "ratio", HI),
-                                           MetricSpec("tf_samples_per_s", "samples/s", HI))),
+                                           MetricSpec("tf_samples_per_s", "samples/s", HI),
+                                           MetricSpec("tf_train_loss_final", "loss", LO))),
 )
 
 SERVE: tuple[CheckSpec, ...] = (
     CheckSpec("serve.ready", "serve", "The model server becomes Ready", A, level=Level.MUST,
               metrics=(MetricSpec("serve_time_to_ready_s", "s", LO),)),
     CheckSpec("serve.prediction_parity", "serve", "Served predictions equal training-side predictions", A,
-              level=Level.MUST),
+              level=Level.MUST, metrics=(MetricSpec("serve_parity_mismatches", "rows", LO),)),
     CheckSpec("serve.latency", "serve", "Latency percentiles under load (V2 protocol)", MEAS,
               metrics=(MetricSpec("serve_p50_ms@", "ms", LO), MetricSpec("serve_p95_ms@", "ms", LO),
                        MetricSpec("serve_p99_ms@", "ms", LO))),
@@ -52,7 +57,7 @@ SERVE: tuple[CheckSpec, ...] = (
     CheckSpec("serve.error_rate", "serve", "Error rate under load", A, level=Level.MUST,
               metrics=(MetricSpec("serve_error_rate", "ratio", LO),)),
     CheckSpec("serve.service_metrics", "serve", "Server exposes request count and latency metrics", A,
-              "ai_service_metrics"),
+              "ai_service_metrics", metrics=(MetricSpec("serve_metrics_requests_counted", "requests"),)),
     CheckSpec("serve.gateway_route", "serve", "Inference traffic routed through a Gateway API HTTPRoute", A,
               "ai_inference"),
 )
