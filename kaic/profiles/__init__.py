@@ -87,6 +87,7 @@ class Probes(_Model):
     active: bool = False  # create pods to probe accelerators (cluster only)
     gang_scheduling: bool = False
     gang_queue: str | None = None  # Kueue LocalQueue name
+    gang_observe_s: float = Field(30, gt=0)  # how long an over-sized gang is watched for a Running pod
     timeout_s: float = Field(300, gt=0)
 
 

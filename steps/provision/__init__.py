@@ -1,0 +1,192 @@
+"""The `provision` step: fingerprint the platform and evaluate the requirement probes.
+
+Three modes, chosen from the flags and the profile:
+- `local` (profile `local`, no snapshot): this machine (OS, CPU, memory, GPUs via NVML or nvidia-smi);
+  every Kubernetes probe is skipped with the reason.
+- `snapshot` (`--cluster-snapshot DIR`): the READ probes over a dump folder (`kaic snapshot`), offline.
+- `cluster`: the live API server (in-cluster or a kubeconfig): fingerprint, READ probes for all 16 ids,
+  and the ACTIVE probes the profile enables (`probes.active`, `probes.gang_scheduling`).
+
+Writes `runs/<run-id>/provision/fingerprint.json` to the object store (what teardown compares with).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from kaic import catalog
+from kaic.errors import ConfigError
+from kaic.profiles import Profile
+from kaic.results import Outcome, Status
+from kaic.stepkit import StepConfig, StepContext, parse_config
+
+NAME = "provision"
+NO_CLUSTER = "no Kubernetes cluster (local platform)"
+
+
+class Config(StepConfig):
+    mode: Literal["local", "snapshot", "cluster"]
+    cluster_snapshot: str | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool = False
+    cluster_name: str = ""
+    active: bool = False
+    gang_scheduling: bool = False
+    gang_queue: str | None = None
+    gang_observe_s: float = 30.0
+    namespace: str = "kaic"
+    image: str = ""
+    resource_name: str = "nvidia.com/gpu"
+    per_worker: int = 0
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: tuple[dict[str, Any], ...] = ()
+    timeout_s: float = 300.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        if self.mode == "snapshot" and not self.cluster_snapshot:
+            raise ValueError("snapshot mode needs cluster_snapshot")
+        if self.active and self.gang_scheduling and not self.gang_queue:
+            raise ValueError("probes.gang_scheduling needs probes.gang_queue (a Kueue LocalQueue name)")
+        return self
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("provision")
+    g.add_argument("--cluster-snapshot", metavar="DIR", help="evaluate the READ probes offline from a snapshot "
+                   "folder (kaic snapshot)")
+    g.add_argument("--kubeconfig", help="kubeconfig file (default: the profile's, then $KUBECONFIG / ~/.kube/config)")
+    g.add_argument("--context", help="kubeconfig context (default: the profile's, then the current one)")
+    g.add_argument("--no-active", action="store_true", help="skip the ACTIVE probes even where the profile enables "
+                   "them")
+
+
+def make_config(args: argparse.Namespace, profile: Profile) -> Config:
+    snapshot = getattr(args, "cluster_snapshot", None)
+    if snapshot and not Path(snapshot).is_dir():
+        raise ConfigError(f"--cluster-snapshot {snapshot}: not a directory")
+    k = profile.kubernetes
+    mode = "snapshot" if snapshot else "local" if profile.is_local else "cluster"
+    values = {
+        "mode": mode, "cluster_snapshot": snapshot,
+        "kubeconfig": getattr(args, "kubeconfig", None) or k.kubeconfig,
+        "context": getattr(args, "context", None) or k.context,
+        "in_cluster": k.in_cluster and not getattr(args, "kubeconfig", None),
+        "cluster_name": profile.cluster or (getattr(args, "context", None) or k.context or ""),
+        "active": profile.probes.active and not getattr(args, "no_active", False),
+        "gang_scheduling": profile.probes.gang_scheduling, "gang_queue": profile.probes.gang_queue,
+        "gang_observe_s": profile.probes.gang_observe_s,
+        "namespace": k.namespace, "image": profile.image, "resource_name": profile.accelerator.resource_name,
+        "per_worker": profile.accelerator.per_worker, "node_selector": dict(profile.accelerator.node_selector),
+        "tolerations": tuple(t.model_dump(exclude_none=True) for t in profile.accelerator.tolerations),
+        "timeout_s": profile.probes.timeout_s,
+    }
+    return parse_config(Config, values, f"profile {profile.name}")
+
+
+READ_CHECKS = tuple(c.check_id for c in catalog.CHECKS.values()
+                    if c.step == NAME and c.probe in (catalog.Probe.READ, catalog.Probe.ATTEST) and c.requirement_id)
+ACTIVE_CHECKS = tuple(c.check_id for c in catalog.CHECKS.values() if c.step == NAME and c.probe is catalog.Probe.ACTIVE)
+
+
+def run(config: Config, ctx: StepContext) -> list[Outcome]:
+    from steps.provision import fingerprint
+
+    if config.mode == "local":
+        from kaic.hardware.host import fingerprint as host_fingerprint
+
+        fp = fingerprint.local(host_fingerprint())
+        probes = [Outcome.skipped(c, NO_CLUSTER) for c in READ_CHECKS + ACTIVE_CHECKS]
+        return _finish(ctx, fp, probes)
+    from steps.provision.read_probes import evaluate
+    from steps.provision.view import gather
+
+    client, source = _client(config)
+    view = gather(client, source)
+    fp = fingerprint.cluster(view, config.cluster_name or _default_name(view))
+    outcomes = evaluate(view)
+    if config.mode == "snapshot":
+        outcomes += [Outcome.skipped(c, "offline snapshot: active probes need a live cluster") for c in ACTIVE_CHECKS]
+    else:
+        outcomes += _active(config, ctx, client, view)
+    return _finish(ctx, fp, outcomes)
+
+
+def _client(config: Config) -> tuple[Any, str]:
+    from kaic.cluster import connect
+    from kaic.cluster.snapshot import SnapshotCluster
+
+    if config.mode == "snapshot":
+        assert config.cluster_snapshot is not None
+        return SnapshotCluster(config.cluster_snapshot), f"snapshot {config.cluster_snapshot}"
+    client = connect(config.kubeconfig, config.context, config.in_cluster)
+    return client, "cluster " + ("(in-cluster)" if config.in_cluster else config.context or "(current context)")
+
+
+def _default_name(view: Any) -> str:
+    nodes = view.nodes()
+    return f"{nodes[0].provider}-cluster" if nodes else "cluster"
+
+
+def _finish(ctx: StepContext, fp: Any, probes: list[Outcome]) -> list[Outcome]:
+    ctx.set_fingerprint(cluster=fp.cluster, k8s_version=fp.k8s_version, accelerator=fp.accelerator)
+    ctx.store.put_bytes(ctx.key("provision", "fingerprint.json"), json.dumps(fp.document, indent=1).encode())
+    ctx.log(f"fingerprint: {fp.cluster} · k8s {fp.k8s_version or '-'} · {fp.accelerator}")
+    return [*fp.outcomes, *probes]
+
+
+def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Outcome]:
+    from steps.provision.active import ActiveProbes, PodSettings
+
+    skip = None
+    if not config.active:
+        skip = "active probes disabled (profile probes.active: false, or --no-active)"
+    elif config.per_worker == 0:
+        skip = "the profile requests no accelerators (accelerator.per_worker: 0)"
+    elif "/" not in config.resource_name:
+        skip = f"accelerator.resource_name {config.resource_name!r} is a DRA DeviceClass: kaic's active probes " \
+               "request extended resources only"
+    available = _available(view, config)
+    if skip is None and available == 0:
+        skip = f"no node advertises allocatable {config.resource_name}"
+    if skip:
+        return [Outcome.skipped(c, skip) for c in ACTIVE_CHECKS]
+    settings = PodSettings(config.namespace, config.image, ctx.run.run_id, config.resource_name,
+                           config.node_selector, config.tolerations, config.timeout_s, config.gang_observe_s,
+                           config.gang_queue)
+    probes = ActiveProbes(client, settings)
+    out = [_guard("provision.accelerator_pod", probes.accelerator_pod),
+           _guard("provision.no_request_no_device", probes.no_request_no_device),
+           _guard("provision.device_isolation", lambda: probes.device_isolation(available))]
+    if config.gang_scheduling:
+        out.append(_guard("provision.gang_admission", lambda: probes.gang_admission(available)))
+    else:
+        out.append(Outcome.skipped("provision.gang_admission", "gang scheduling probe disabled "
+                                   "(profile probes.gang_scheduling: false)"))
+    return out
+
+
+def _available(view: Any, config: Config) -> int:
+    total = 0
+    for node in view.items("", "nodes"):
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        if all(labels.get(k) == v for k, v in config.node_selector.items()):
+            try:
+                total += int(((node.get("status") or {}).get("allocatable") or {}).get(config.resource_name, 0))
+            except ValueError:
+                continue
+    return total
+
+
+def _guard(check: str, probe: Any) -> Outcome:
+    try:
+        result: Outcome = probe()
+        return result
+    except Exception as exc:  # a probe that breaks is an error row; the others still run
+        return Outcome(check, Status.ERROR, f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,272 @@
+"""ACTIVE probes: pods that ask for accelerators and report what devices they see.
+
+Pure pod-spec builders (`probe_pod`, `gang_pod`) and a parser of the probe container's report
+(`parse_report`), then an orchestration core (`ActiveProbes`) that creates pods through a
+ClusterClient, waits with deadlines, reads logs, and always deletes what it created (by run-id label).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from kaic.cluster import (
+    ClusterClient,
+    ClusterError,
+    DeadlineExceededError,
+    Obj,
+    labelled,
+    run_selector,
+    wait_until,
+)
+from kaic.results import Outcome, Status
+
+MARKER = "KAIC-PROBE-DONE"
+PROBE_LABEL = "kaic.dev/probe"
+# What the probe container runs: GPU UUIDs (NVIDIA) and device nodes of any vendor, then a marker line.
+REPORT_SCRIPT = (
+    "if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L 2>/dev/null | "
+    "sed -n 's/.*(UUID: \\(.*\\))/UUID \\1/p'; fi; "
+    "for d in /dev/nvidia[0-9]* /dev/dri/renderD* /dev/accel/accel* /dev/neuron[0-9]* /dev/vfio/[0-9]*; do "
+    "[ -e \"$d\" ] && echo \"DEV $d\"; done; "
+    f"echo {MARKER}"
+)
+
+
+@dataclass(frozen=True)
+class PodSettings:
+    namespace: str
+    image: str
+    run_id: str
+    resource_name: str  # extended resource of one accelerator
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: tuple[dict[str, Any], ...] = ()
+    timeout_s: float = 300.0
+    gang_observe_s: float = 30.0  # how long an over-sized gang is watched for a Running pod
+    gang_queue: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    uuids: tuple[str, ...]
+    devices: tuple[str, ...]
+    done: bool
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Device identities: UUIDs where the vendor prints them, else device nodes."""
+        return self.uuids or self.devices
+
+
+def parse_report(text: str) -> Report:
+    uuids = tuple(m.group(1) for m in re.finditer(r"^UUID (\S+)\s*$", text, re.M))
+    devices = tuple(m.group(1) for m in re.finditer(r"^DEV (\S+)\s*$", text, re.M))
+    return Report(uuids, devices, MARKER in text)
+
+
+def _suffix(run_id: str) -> str:
+    tail = re.sub(r"[^a-z0-9]", "", run_id.lower())[-10:]
+    return tail or "run"
+
+
+def probe_pod(name: str, s: PodSettings, devices: int, hold_s: float = 0, probe: str = "") -> Obj:
+    """A pod that reports the devices it sees, then sleeps `hold_s` (so two can overlap)."""
+    resources: dict[str, dict[str, str]] = {"requests": {"cpu": "10m", "memory": "16Mi"},
+                                            "limits": {"memory": "64Mi"}}
+    if devices:
+        resources["limits"][s.resource_name] = str(devices)
+    command = REPORT_SCRIPT + (f"; sleep {int(hold_s)}" if hold_s > 0 else "")
+    pod: Obj = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": s.namespace, "labels": {PROBE_LABEL: probe or name}},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "automountServiceAccountToken": False,
+            "containers": [{
+                "name": "probe", "image": s.image, "command": ["sh", "-c", command], "resources": resources,
+                "securityContext": {"allowPrivilegeEscalation": False},
+            }],
+        },
+    }
+    if s.node_selector:
+        pod["spec"]["nodeSelector"] = dict(s.node_selector)
+    if s.tolerations:
+        pod["spec"]["tolerations"] = [dict(t) for t in s.tolerations]
+    return labelled(pod, s.run_id)
+
+
+def gang_pod(name: str, s: PodSettings, group: str, size: int, hold_s: float) -> Obj:
+    """A member of a Kueue plain-pod group: admitted all together or not at all."""
+    pod = probe_pod(name, s, 1, hold_s, probe=f"gang-{group}")
+    pod["metadata"]["labels"].update({"kueue.x-k8s.io/queue-name": s.gang_queue or "",
+                                      "kueue.x-k8s.io/pod-group-name": group})
+    pod["metadata"]["annotations"] = {"kueue.x-k8s.io/pod-group-total-count": str(size)}
+    return pod
+
+
+def _phase(pod: Obj | None) -> str:
+    return str(((pod or {}).get("status") or {}).get("phase", ""))
+
+
+def _pending_reason(pod: Obj | None) -> str:
+    for c in ((pod or {}).get("status") or {}).get("conditions") or []:
+        if c.get("status") == "False" and c.get("message"):
+            return f"{c.get('reason', c.get('type'))}: {c['message']}"
+    return f"phase {_phase(pod) or 'unknown'}"
+
+
+class ActiveProbes:
+    """Runs the active probes against a cluster; every pod it creates is deleted on the way out."""
+
+    def __init__(self, client: ClusterClient, settings: PodSettings, poll_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.client, self.s, self.poll_s, self.clock, self.sleep = client, settings, poll_s, clock, sleep
+        self.prefix = f"kaic-{_suffix(settings.run_id)}"
+
+    # -- mechanics ---------------------------------------------------------------------------------
+    def _get(self, name: str) -> Obj | None:
+        return self.client.get("v1", "pods", name, self.s.namespace)
+
+    def _wait_started(self, names: list[str], started: float, timeout_s: float) -> dict[str, float]:
+        """Seconds from `started` until each pod was seen Running (or already Succeeded)."""
+        seen: dict[str, float] = {}
+
+        def all_started() -> bool:
+            for n in names:
+                if n not in seen:
+                    phase = _phase(self._get(n))
+                    if phase in ("Running", "Succeeded"):
+                        seen[n] = self.clock() - started
+                    elif phase == "Failed":
+                        raise ClusterError(f"pod {n} failed before it could report")
+            return len(seen) == len(names)
+
+        wait_until(all_started, timeout_s, f"pods {', '.join(names)} to reach Running", self.poll_s,
+                   self.clock, self.sleep)
+        return seen
+
+    def _report(self, name: str, timeout_s: float) -> Report:
+        def read() -> Report | None:
+            try:
+                rep = parse_report(self.client.pod_logs(name, self.s.namespace))
+            except ClusterError:
+                return None
+            return rep if rep.done else None
+
+        return wait_until(read, timeout_s, f"the device report of pod {name}", self.poll_s, self.clock, self.sleep)
+
+    def cleanup(self, probe: str | None = None) -> None:
+        selector = run_selector(self.s.run_id) + (f",{PROBE_LABEL}={probe}" if probe else "")
+        self.client.delete_collection("v1", "pods", self.s.namespace, selector)
+
+        def gone() -> bool:
+            return not self.client.list("v1", "pods", self.s.namespace, selector)
+
+        wait_until(gone, self.s.timeout_s, f"probe pods ({selector}) to be deleted", self.poll_s, self.clock,
+                   self.sleep)
+
+    @contextmanager
+    def _scoped(self, probe: str) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            self.cleanup(probe)
+
+    def _start(self, pods: list[Obj]) -> float:
+        started = self.clock()
+        for p in pods:
+            self.client.create(p)
+        return started
+
+    # -- probes ------------------------------------------------------------------------------------
+    def accelerator_pod(self) -> Outcome:
+        check, name = "provision.accelerator_pod", f"{self.prefix}-accel"
+        with self._scoped("accel"):
+            started = self._start([probe_pod(name, self.s, 1, probe="accel")])
+            try:
+                took = self._wait_started([name], started, self.s.timeout_s)[name]
+            except DeadlineExceededError as exc:
+                return Outcome(check, Status.FAILED, f"{exc}; {_pending_reason(self._get(name))}")
+            rep = self._report(name, self.s.timeout_s)
+        ok = bool(rep.ids)
+        return Outcome(check, Status.PASSED if ok else Status.FAILED,
+                       f"pod with 1 {self.s.resource_name} Running after {took:.1f}s" if ok
+                       else "pod Running but it sees no accelerator device",
+                       metric="pod_time_to_running_s", value=took, unit="s",
+                       evidence=f"pod {self.s.namespace}/{name} saw: {', '.join(rep.ids) or 'nothing'}")
+
+    def no_request_no_device(self) -> Outcome:
+        check, name = "provision.no_request_no_device", f"{self.prefix}-nodev"
+        with self._scoped("nodev"):
+            started = self._start([probe_pod(name, self.s, 0, probe="nodev")])
+            try:
+                self._wait_started([name], started, self.s.timeout_s)
+            except DeadlineExceededError as exc:
+                return Outcome(check, Status.ERROR, f"{exc}; {_pending_reason(self._get(name))}")
+            rep = self._report(name, self.s.timeout_s)
+        evidence = (f"pod {self.s.namespace}/{name} (no {self.s.resource_name} request, same node selector) saw: "
+                    f"{', '.join(rep.uuids + rep.devices) or 'no device'}")
+        if rep.uuids or rep.devices:
+            return Outcome(check, Status.FAILED, "a pod without an accelerator request can see devices",
+                           evidence=evidence)
+        return Outcome(check, Status.PASSED, "a pod without an accelerator request sees no device", evidence=evidence)
+
+    def device_isolation(self, available: int) -> Outcome:
+        check = "provision.device_isolation"
+        if available < 2:
+            return Outcome.skipped(check, f"needs 2 allocatable {self.s.resource_name}, the cluster has {available}")
+        names = [f"{self.prefix}-iso-a", f"{self.prefix}-iso-b"]
+        with self._scoped("iso"):
+            hold = self.s.timeout_s
+            started = self._start([probe_pod(n, self.s, 1, hold, probe="iso") for n in names])
+            try:
+                self._wait_started(names, started, self.s.timeout_s)
+            except DeadlineExceededError as exc:
+                return Outcome(check, Status.FAILED, f"{exc}; " + "; ".join(_pending_reason(self._get(n))
+                                                                            for n in names))
+            reps = {n: self._report(n, self.s.timeout_s) for n in names}
+        a, b = (set(reps[n].ids) for n in names)
+        evidence = "; ".join(f"pod {n} saw {', '.join(reps[n].ids) or 'nothing'}" for n in names)
+        if len(a) == 1 and len(b) == 1 and a != b:
+            return Outcome(check, Status.PASSED, "two pods each see only their own accelerator", evidence=evidence)
+        why = ("a pod sees no device" if not a or not b else "the pods share a device" if a & b
+               else "a pod sees more than the one device it requested")
+        return Outcome(check, Status.FAILED, why, evidence=evidence)
+
+    def gang_admission(self, available: int, size: int = 2) -> Outcome:
+        check = "provision.gang_admission"
+        if available < size:
+            return Outcome.skipped(check, f"needs {size} allocatable {self.s.resource_name}, the cluster has "
+                                   f"{available}")
+        fits = [f"{self.prefix}-gang-{i}" for i in range(size)]
+        with self._scoped("gang-fits"):
+            started = self._start([gang_pod(n, self.s, "fits", size, self.s.timeout_s) for n in fits])
+            try:
+                times = self._wait_started(fits, started, self.s.timeout_s)
+            except DeadlineExceededError as exc:
+                return Outcome(check, Status.FAILED, f"a gang of {size} that fits was not admitted: {exc}; "
+                               + _pending_reason(self._get(fits[0])))
+        over = available + 1
+        big = [f"{self.prefix}-big-{i}" for i in range(over)]
+        running: list[str] = []
+        with self._scoped("gang-big"):
+            self._start([gang_pod(n, self.s, "big", over, self.s.timeout_s) for n in big])
+            end = self.clock() + self.s.gang_observe_s
+            while self.clock() < end and not running:
+                running = [n for n in big if _phase(self._get(n)) in ("Running", "Succeeded")]
+                if not running:
+                    self.sleep(min(self.poll_s, max(0.0, end - self.clock())))
+        spread = max(times.values()) - min(times.values())
+        evidence = (f"gang of {size} (queue {self.s.gang_queue}) Running within {max(times.values()):.1f}s "
+                    f"(spread {spread:.1f}s); gang of {over} > {available} allocatable watched "
+                    f"{self.s.gang_observe_s:g}s: {len(running)} Running")
+        if running:
+            return Outcome(check, Status.FAILED, f"an over-sized gang got {len(running)} pod(s) Running",
+                           evidence=evidence)
+        return Outcome(check, Status.PASSED, "a gang is admitted together; an over-sized gang gets none Running",
+                       evidence=evidence)
