@@ -102,8 +102,12 @@ def parse_template(text: str, source: str) -> Template:
     return Template(doc, version, y)
 
 
-def template_version(text: str, source: str) -> str:
-    return parse_template(text, source).version
+def template_version(text: str, source: str, wanted: str | None = None) -> str:
+    """The template's Kubernetes version; a template for another version than `wanted` is bad input."""
+    version = parse_template(text, source).version
+    if wanted is not None and wanted != version:
+        raise ConfigError(f"{source}: template is for Kubernetes v{version} but --k8s-version is {wanted}")
+    return version
 
 
 @dataclass(frozen=True)
@@ -193,8 +197,11 @@ def _fill_metadata(meta: CommentedMap, version: str, report: Report) -> None:
     if report.info.k8s_version and _is_placeholder(meta.get("platformVersion")):
         meta["platformVersion"] = _quoted(report.info.k8s_version)
     if CONFORMANCE_URL_KEY not in meta:
-        after = list(meta).index("contactEmailAddress") + 1 if "contactEmailAddress" in meta else len(meta)
+        keys = list(meta)
+        after = keys.index("contactEmailAddress") + 1 if "contactEmailAddress" in keys else len(keys)
         meta.insert(after, CONFORMANCE_URL_KEY, _quoted(conformance_url_placeholder(version)))
+        if after == len(keys) and keys[-1] in meta.ca.items:  # the blank line after the block moves down too
+            meta.ca.items[CONFORMANCE_URL_KEY] = meta.ca.items.pop(keys[-1])
 
 
 def draft(template_text: str, source: str, report: Report, report_dir: Path) -> str:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from kaic.reports import product, render
+from kaic.reports.model import Report, default_k8s_version
+from kaic.results import ResultRow
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -33,3 +37,20 @@ def write_all(out_dir: Path, files: Mapping[str, bytes]) -> list[Path]:
         write_atomic(path, data)
         paths.append(path)
     return paths
+
+
+def write_reports(
+    rows: Sequence[ResultRow], out_dir: Path, formats: Sequence[str] = ("all",),
+    k8s_version: str | None = None, template: tuple[str, str] | None = None,
+) -> tuple[Report, list[Path]]:
+    """Render every requested format in memory, then write them (bad input writes nothing).
+
+    `k8s_version` defaults to the template's, then the run's cluster version, then 1.35; a template
+    for another version than an explicit `k8s_version` is bad input.
+    """
+    if template is not None:
+        k8s_version = product.template_version(*template, wanted=k8s_version)
+    report = Report.build(rows, k8s_version or default_k8s_version(rows))
+    out_dir = out_dir.resolve()
+    files = render(report, formats, out_dir, template)
+    return report, write_all(out_dir, files)

@@ -49,9 +49,13 @@ def test_catalog_matches_the_packaged_template(version: str) -> None:
     assert _template_facts(text) == (version, _catalog_facts(version))
 
 
-@pytest.mark.parametrize(("version", "count"), [("1.33", 9), ("1.34", 9), ("1.35", 12), ("1.36", 14),
-                                                ("1.37", 15)])
-def test_requirements_json_for_one_version(version: str, count: int, capsys: pytest.CaptureFixture[str]) -> None:
+COUNTS = [("1.33", 9), ("1.34", 9), ("1.35", 12), ("1.36", 14), ("1.37", 15)]
+
+
+@pytest.mark.parametrize(("version", "count"), COUNTS)
+def test_requirements_json_for_one_version(
+    version: str, count: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["requirements", "--k8s-version", version, "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["k8s_versions"] == [version]
@@ -75,7 +79,8 @@ def test_requirements_matrix_table(capsys: pytest.CaptureFixture[str]) -> None:
     line = next(ln for ln in out.splitlines() if ln.startswith("dra_support "))
     assert line.split()[2:7] == ["SHOULD", "MUST", "MUST", "-", "-"]
     assert "provision.dra_apis (read)" in line
-    assert "kaic's own checks" in out and "serve_p99_ms@ [ms]" in out
+    assert "kaic's own checks" in out
+    assert "serve_p99_ms@ [ms]" in out
 
 
 @pytest.mark.parametrize("bad", ["1.99", "abc", ""])
@@ -83,7 +88,9 @@ def test_unknown_version_is_exit_2_with_one_line(bad: str, capsys: pytest.Captur
     assert main(["requirements", "--k8s-version", bad]) == 2
     err = capsys.readouterr()
     assert err.out == ""
-    assert err.err.count("\n") == 1 and repr(bad) in err.err and "--k8s-version" in err.err
+    assert err.err.count("\n") == 1
+    assert repr(bad) in err.err
+    assert "--k8s-version" in err.err
 
 
 def test_shipped_template_files_are_declared_as_package_data() -> None:

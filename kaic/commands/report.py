@@ -1,0 +1,75 @@
+"""`kaic report RUN [--format ...] [--k8s-version X] [--template FILE] [--out DIR]`: render a run's reports.
+
+Reads the run's rows (staged shards under the object store, else the published results dataset),
+renders every requested format in memory, then writes each file atomically and prints its path.
+Exit code: the run's derived status (0 every evaluated MUST passed, 1 otherwise); 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from kaic import catalog, env
+from kaic.errors import ConfigError
+from kaic.results import ResultRow, exit_code
+
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from kaic.reports import FORMATS
+
+    parser.add_argument("run_id", metavar="RUN", help="the run id (kaic-YYYYMMDD-HHMMSS-xxxxxx)")
+    parser.add_argument("--format", action="append", choices=(*FORMATS, "all"), dest="formats",
+                        help="a format to write (repeatable; default: all)")
+    parser.add_argument("--k8s-version", help="CNCF version to judge against and draft PRODUCT.yaml for "
+                        "(default: the template's, else the run's cluster version, else 1.35)")
+    parser.add_argument("--template", type=Path, help="official AIConformance-1.3x.yaml (or a filled one) to "
+                        "draft PRODUCT.yaml from (default: the copy packaged with kaic)")
+    parser.add_argument("--out", type=Path, help="output folder (default: $KAIC_HOME/runs/RUN/report)")
+    parser.add_argument("--object-store", help="object store URI (default: $KAIC_OBJECT_STORE or "
+                        "file://$KAIC_HOME/objects)")
+    parser.add_argument("--results", help="results dataset URI (default: $KAIC_RESULTS or file://$KAIC_HOME/results)")
+
+
+def load_rows(run_id: str, object_store: str, results: str) -> list[ResultRow]:
+    """The run's staged rows, else its published rows; an unknown run is bad input."""
+    from kaic.stores.objects import open_store
+    from kaic.stores.results_dataset import ParquetResults, rows_for_run
+
+    if not _RUN_ID.fullmatch(run_id):  # a run id becomes part of object keys and paths
+        raise ConfigError(f"RUN {run_id!r}: not a run id (letters, digits, '.', '_', '-')")
+    store = open_store(object_store, source="--object-store")
+    rows = ParquetResults(store, store).staged(run_id)  # staging reads only the run store
+    if rows:
+        return rows
+    try:
+        rows = rows_for_run(results, run_id)
+    except ConfigError as exc:
+        reason = f" ({exc})"
+    else:
+        reason = ""
+    if not rows:
+        raise ConfigError(f"run {run_id!r}: unknown run (no rows staged under "
+                          f"{store.uri(f'runs/{run_id}/rows')} and none published in {results}{reason})")
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    from kaic.reports import product
+    from kaic.reports.writer import write_reports
+
+    version = catalog.check_k8s_version(args.k8s_version) if args.k8s_version is not None else None
+    template = product.read_template(args.template) if args.template is not None else None
+    object_store = args.object_store or env.object_store_uri()
+    rows = load_rows(args.run_id, object_store, args.results or env.results_uri())
+    out = args.out if args.out is not None else env.kaic_home() / "runs" / args.run_id / "report"
+    report, paths = write_reports(rows, out, args.formats or ["all"], version, template)
+    for path in paths:
+        print(path)
+    print(f"kaic: run {report.info.run_id}: {report.status.value} (CNCF v{report.k8s_version})",
+          file=sys.stderr)
+    return exit_code(rows)
