@@ -33,7 +33,7 @@ from kaic import SUITE_VERSION, catalog, env
 from kaic.errors import ConfigError
 from kaic.profiles import Profile, load_profile
 from kaic.results import Outcome, ResultRow, RunContext, Status, exit_code
-from kaic.stores import ObjectStore
+from kaic.stores import ObjectStore, ResultSink
 
 STEP_ERROR_CHECK = "step.error"
 
@@ -65,6 +65,7 @@ class StepContext:
     kaic_home: Path
     step: str
     suite: str = "quick"
+    sink: ResultSink | None = None  # the run's staged rows (the report step reads every step's)
 
     @property
     def run_dir(self) -> Path:
@@ -206,17 +207,24 @@ def execute_step(module: StepModule, args: argparse.Namespace) -> tuple[list[Res
     run_id = args.run_id or new_run_id()
     platform = args.platform or profile.platform
     context = replace(load_context(store, run_id, platform), platform=platform)
-    ctx = StepContext(context, profile, store, wiring.kaic_home, module.NAME, args.suite)
+    sink = ParquetResults(store, open_store(wiring.results, source="--results"))
+    ctx = StepContext(context, profile, store, wiring.kaic_home, module.NAME, args.suite, sink)
     started = time.monotonic()
     ctx.log(f"run {run_id} · profile {profile.name} · platform {platform}")
     outcomes = guarded(module.NAME, lambda: module.run(config, ctx))
     rows = stamp(outcomes, ctx.run, module.NAME, profile)
-    sink = ParquetResults(store, open_store(wiring.results, source="--results"))
     shard = sink.stage(run_id, module.NAME, rows)
     ctx.log(f"{len(rows)} rows staged at {shard} in {time.monotonic() - started:.1f}s")
-    MlflowTracker(wiring.mlflow_uri).log_step(ctx.run, module.NAME, rows)
+    # Optional hook, after staging, for a step that acts on the whole run (report): its exit code and the
+    # run-wide files to log on the MLflow parent run.
+    finish = getattr(module, "finish", None)
+    code, artifacts = finish(config, ctx) if finish is not None else (exit_code(rows), [])
+    tracker = MlflowTracker(wiring.mlflow_uri)
+    tracker.log_step(ctx.run, module.NAME, rows)
+    if artifacts:
+        tracker.log_artifacts(ctx.run, artifacts)
     print_rows(rows)
-    return rows, exit_code(rows)
+    return rows, code
 
 
 def print_rows(rows: Sequence[ResultRow]) -> None:
