@@ -328,12 +328,6 @@ class _Validator:
                 apath = f"{path}.{group}.artifacts[{a.get('name')}]"
                 if not a.get("path") and t.kind in ("container", "script"):
                     self.add(f"{apath}.path", "required")
-                if (
-                    group == "inputs"
-                    and not any(k in a for k in ("from", "s3", "raw"))
-                    and not a.get("optional")
-                ):
-                    self.add(apath, "needs from, s3.key or raw.data (or arguments.artifacts at the call)")
         if t.kind in ("container", "script"):
             body = spec[t.kind]
             if not body.get("command") and t.schedulable:

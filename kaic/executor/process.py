@@ -4,9 +4,9 @@ slots and sleeps wait on conditions and events, deadlines fire from a single tim
 
 Path mapping (Argo pods each have their own filesystem; here they share one):
 
-- every node gets a private directory ``runs/<workflow>/nodes/<node-id>/`` holding ``tmp/`` (also
-  its ``TMPDIR``), ``work/`` (its working directory), ``root/`` and its logs ``stdout.log`` and
-  ``stderr.log``;
+- every node gets a private directory ``runs/<workflow>/nodes/<node-id>/``, its working directory,
+  holding ``tmp/`` (also its ``TMPDIR``), ``root/`` (other mapped paths) and its logs
+  ``stdout.log`` and ``stderr.log``;
 - every ``/tmp`` path in ``command``, ``args``, script ``source``, ``env`` values and
   ``workingDir`` is rewritten to the node's private ``tmp/``, and output parameters / artifacts
   declared under ``/tmp`` are read from there;
@@ -179,6 +179,7 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
 
 # ---------------------------------------------------------------------------------------------- paths
 
+
 @dataclass(frozen=True)
 class PathMap:
     """How one node's container paths map onto the host (see the module docstring)."""
@@ -192,7 +193,7 @@ class PathMap:
 
     @property
     def work(self) -> Path:
-        return self.node_dir / "work"
+        return self.node_dir
 
     def local(self, path: str) -> Path:
         """Where a container path lives on the host."""
@@ -307,5 +308,11 @@ def read_text(path: Path, limit: int = 256 * 1024) -> str:
 
 
 def make_dirs(paths: Iterable[Path]) -> None:
+    """Create directories, parents first, with as few system calls as possible (each costs on slow disks)."""
     for p in paths:
-        p.mkdir(parents=True, exist_ok=True)
+        try:
+            p.mkdir()
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            p.mkdir(parents=True, exist_ok=True)

@@ -193,7 +193,9 @@ class Engine:
                 self.exit_scope.watch(self.pods)
                 with self._globals_lock:
                     self.globals["workflow.status"] = phase
-                    self.globals["workflow.failures"] = json.dumps(self.book.failures(), separators=(",", ":"))
+                    self.globals["workflow.failures"] = json.dumps(
+                        self.book.failures(), separators=(",", ":")
+                    )
                 handler = self.invoke(
                     m.templates[m.on_exit], {}, [], f"{self.name}.onExit", "onExit", None, self.exit_scope
                 )
@@ -483,7 +485,7 @@ class Engine:
             self.finish(node, "Failed", scope.reason)
             return
         try:
-            make_dirs((paths.tmp, paths.work, *(paths.local(p).parent for p in paths.declared)))
+            make_dirs((node_dir, paths.tmp, *(paths.local(p).parent for p in paths.declared)))
             argv = [paths.rewrite(str(a)) for a in spec.get("command") or []]
             if tmpl.kind == "script":
                 script = node_dir / "script"
@@ -496,8 +498,9 @@ class Engine:
             env["TMPDIR"] = str(paths.tmp)
             for e in spec.get("env") or []:
                 env[str(e["name"])] = paths.rewrite(to_text(e.get("value", "")))
-            cwd = paths.local(str(spec["workingDir"])) if spec.get("workingDir") else paths.work
-            cwd.mkdir(parents=True, exist_ok=True)
+            cwd = paths.local(str(spec["workingDir"])) if spec.get("workingDir") else node_dir
+            if spec.get("workingDir"):
+                cwd.mkdir(parents=True, exist_ok=True)
             self._fetch_inputs(inputs_spec, arts, local, paths)
             outcome = run_process(
                 argv,

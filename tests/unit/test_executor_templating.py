@@ -108,7 +108,7 @@ def test_path_map_rewrites_tmp_and_declared_paths_once(tmp_path: Path) -> None:
         f"echo 1 > {node}/tmp/num; cat /tmpx /var/tmp/a; echo > {node}/root/output/x.txt; ls {node}/tmp"
     )
     assert pm.local("/tmp/num") == node / "tmp" / "num"
-    assert pm.local("rel/file") == node / "work" / "rel" / "file"
+    assert pm.local("rel/file") == node / "rel" / "file"
 
 
 def test_aggregated_outputs_of_a_fan_out() -> None:
