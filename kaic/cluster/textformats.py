@@ -38,11 +38,12 @@ def _split_command(text: str) -> tuple[list[str] | None, list[str]]:
     while lines and not lines[0].strip():
         lines.pop(0)
     if lines and lines[0].lstrip().startswith("$ "):
+        command = lines[0].lstrip()[2:].replace("\\.", "\0")  # keep kubectl's escaped dots through shlex
         try:
-            argv = shlex.split(lines[0].lstrip()[2:], posix=True)
+            argv = shlex.split(command, posix=True)
         except ValueError:
-            argv = lines[0].lstrip()[2:].split()
-        return argv, lines[1:]
+            argv = command.split()
+        return [a.replace("\0", "\\.") for a in argv], lines[1:]
     return None, lines
 
 
