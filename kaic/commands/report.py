@@ -29,6 +29,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "(default: the template's, else the run's cluster version, else 1.35)")
     parser.add_argument("--template", type=Path, help="official AIConformance-1.3x.yaml (or a filled one) to "
                         "draft PRODUCT.yaml from (default: the copy packaged with kaic)")
+    parser.add_argument("--evidence-base", metavar="URI", help="where PRODUCT.yaml's evidence links point, "
+                        "e.g. file://results for a submission folder (default: file://<the output folder>)")
     parser.add_argument("--out", type=Path, help="output folder (default: $KAIC_HOME/runs/RUN/report)")
     parser.add_argument("--object-store", help="object store URI (default: $KAIC_OBJECT_STORE or "
                         "file://$KAIC_HOME/objects)")
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     object_store = args.object_store or env.object_store_uri()
     rows = load_rows(args.run_id, object_store, args.results or env.results_uri())
     out = args.out if args.out is not None else env.kaic_home() / "runs" / args.run_id / "report"
-    report, paths = write_reports(rows, out, args.formats or ["all"], version, template)
+    report, paths = write_reports(rows, out, args.formats or ["all"], version, template, args.evidence_base)
     for path in paths:
         print(path)
     print(f"kaic: run {report.info.run_id}: {report.status.value} (CNCF v{report.k8s_version})",

@@ -44,14 +44,16 @@ def expand_formats(requested: Sequence[str]) -> list[str]:
 
 
 def render(report: Report, formats: Sequence[str], report_dir: Path,
-           template: tuple[str, str] | None = None) -> dict[str, bytes]:
+           template: tuple[str, str] | None = None, evidence_base: str | None = None) -> dict[str, bytes]:
     """file name -> content, for each format. `template` is (text, source) for PRODUCT.yaml (default: the
-    packaged template of the report's version); `report_dir` is where the files will live (evidence links)."""
+    packaged template of the report's version); PRODUCT.yaml's evidence links point into `evidence_base`
+    (default: `file://` + `report_dir`, where the files will live)."""
+    base = evidence_base or f"file://{report_dir.resolve()}"
     out: dict[str, bytes] = {}
     for fmt in expand_formats(formats):
         if fmt == "product":
             text, source = template or product.packaged_template(report.k8s_version)
-            out[product.FILENAME] = product.draft(text, source, report, report_dir).encode()
+            out[product.FILENAME] = product.draft(text, source, report, base).encode()
             continue
         name, renderer = _SIMPLE[fmt]
         content = renderer(report)

@@ -135,7 +135,7 @@ def _where(report: Report) -> str:
     return f"kaic run {i.run_id} ({', '.join(bits)})"
 
 
-def decide(summary: RequirementSummary, level: Level | None, report: Report, report_dir: Path) -> Entry:
+def decide(summary: RequirementSummary, level: Level | None, report: Report, evidence_base: str) -> Entry:
     """The status rule for one requirement (pure): kaic's verdict -> status, evidence and a note."""
     where, verdict = _where(report), summary.verdict
     needed = f"Evidence still needed: {evidence_needed(summary.id)}."
@@ -144,9 +144,9 @@ def decide(summary: RequirementSummary, level: Level | None, report: Report, rep
     skipped = summary.with_status(Status.SKIPPED)
     skip_note = f" Not verified by kaic here: {_said(skipped)}." if skipped else ""
     if verdict in (Verdict.VERIFIED, Verdict.PARTIAL):
-        junit_uri = f"file://{report_dir / junit.FILENAME}"
+        junit_uri = f"{evidence_base}/{junit.FILENAME}"
         links = dict.fromkeys(f"{junit_uri}#{r.name}" for r in summary.verifying)
-        evidence = (*links, f"file://{report_dir / e2e_log.FILENAME}")
+        evidence = (*links, f"{evidence_base}/{e2e_log.FILENAME}")
         if verdict is Verdict.VERIFIED:
             return Entry(IMPLEMENTED, evidence, f"{where} verified: {_said(summary.verifying)}.{skip_note}")
         return Entry(PARTIAL, evidence,
@@ -204,20 +204,21 @@ def _fill_metadata(meta: CommentedMap, version: str, report: Report) -> None:
             meta.ca.items[CONFORMANCE_URL_KEY] = meta.ca.items.pop(keys[-1])
 
 
-def draft(template_text: str, source: str, report: Report, report_dir: Path) -> str:
-    """The filled checklist as YAML text. `report_dir` is where junit.xml and e2e.log are (absolute)."""
+def draft(template_text: str, source: str, report: Report, evidence_base: str) -> str:
+    """The filled checklist as YAML text. `evidence_base` is the URI of the folder holding junit.xml and
+    e2e.log (`file:///abs/report`, or a submission-relative `file://results`)."""
     tpl = parse_template(template_text, source)
     if tpl.version != report.k8s_version:
         raise ConfigError(f"{source}: template is for Kubernetes v{tpl.version} but the report is for "
                           f"v{report.k8s_version} (pass a matching --k8s-version)")
     by_id = {s.id: s for s in report.requirements}
-    report_dir = report_dir.resolve()
+    evidence_base = evidence_base.rstrip("/")
     for items in tpl.doc["spec"].values():
         for item in items:
             rid = str(item["id"])
             level = _template_level(item.get("level"))
             summary = by_id.get(rid)
-            entry = decide(summary, level, report, report_dir) if summary else _unknown(rid, report)
+            entry = decide(summary, level, report, evidence_base) if summary else _unknown(rid, report)
             _fill_item(item, entry)
     _fill_metadata(tpl.doc["metadata"], tpl.version, report)
     out = io.StringIO()

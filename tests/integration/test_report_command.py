@@ -63,10 +63,12 @@ def test_report_with_an_official_template(tmp_path: Path) -> None:
 
     template = shared_path("reference", "cncf-ai-conformance", "templates", "AIConformance-1.36.yaml")
     stage(sample_rows())
-    main(["report", RUN_ID, "--format", "product", "--template", str(template), "--out", str(tmp_path)])
+    main(["report", RUN_ID, "--format", "product", "--template", str(template), "--out", str(tmp_path),
+          "--evidence-base", "file://results"])
     text = (tmp_path / "PRODUCT.yaml").read_text()
     assert "kubernetesVersion: v1.36" in text
     assert "k8sConformanceUrl:" in text
+    assert '- "file://results/junit.xml#provision.gang_scheduler"' in text
 
 
 @pytest.mark.parametrize(("argv", "expect"), [
