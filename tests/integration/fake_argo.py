@@ -121,8 +121,7 @@ class FakeArgoServer:
             raise ApiError(3, f"{what}: {where}: {err.message}")
 
     def route(self, method: str, path: str) -> tuple[_Route, tuple[str, ...]]:
-        matched = [(r, r.regex.match(path)) for r in self._routes]
-        matched = [(r, mt) for r, mt in matched if mt]
+        matched = [(r, mt) for r in self._routes if (mt := r.regex.match(path))]
         if not matched:
             raise ApiError(5, "Not Found")
         for r, mt in matched:

@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -246,13 +247,15 @@ def test_fake_rejects_invalid_requests_as_argo_does(argo: FakeArgoServer) -> Non
     assert requests.get(f"{argo.url}/api/v1/nothing-here", headers=headers, timeout=10).status_code == 404
     assert requests.delete(f"{argo.url}/api/v1/workflows/{NS}/submit", headers=headers,
                            timeout=10).status_code == 405
-    good = {"template": {"metadata": {"name": "t"}, "spec": {"entrypoint": "a", "templates": [
+    good: dict[str, Any] = {"template": {"metadata": {"name": "t"}, "spec": {"entrypoint": "a", "templates": [
         {"name": "a", "container": {"image": "busybox"}}]}}}
     assert requests.post(base, json=good, headers=headers, timeout=10).status_code == 200
     dup = requests.post(base, json=good, headers=headers, timeout=10)
     assert dup.status_code == 409
     assert "already exists" in dup.json()["message"]
-    stale = {"template": {**good["template"], "metadata": {"name": "t", "resourceVersion": "0"}}}
+    stale: dict[str, Any] = {
+        "template": {**good["template"], "metadata": {"name": "t", "resourceVersion": "0"}}}
     assert requests.put(f"{base}/t", json=stale, headers=headers, timeout=10).status_code == 409
-    dangling = {"template": {"metadata": {"name": "u"}, "spec": {"entrypoint": "missing", "templates": []}}}
+    dangling: dict[str, Any] = {
+        "template": {"metadata": {"name": "u"}, "spec": {"entrypoint": "missing", "templates": []}}}
     assert requests.post(base, json=dangling, headers=headers, timeout=10).status_code == 400
