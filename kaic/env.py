@@ -24,7 +24,8 @@ class EnvVar:
 
 KAIC_HOME = EnvVar("KAIC_HOME", ".kaic", "where runs, the local object store, results and mlflow.db live")
 KAIC_MLFLOW_URI = EnvVar(
-    "KAIC_MLFLOW_URI", None, "MLflow tracking URI (default sqlite:///$KAIC_HOME/mlflow.db); MLFLOW_TRACKING_URI also works"
+    "KAIC_MLFLOW_URI", None,
+    "MLflow tracking URI (default sqlite:///$KAIC_HOME/mlflow.db); MLFLOW_TRACKING_URI also works",
 )
 MLFLOW_TRACKING_URI = EnvVar("MLFLOW_TRACKING_URI", None, "MLflow's own variable, used when KAIC_MLFLOW_URI is unset")
 KAIC_OBJECT_STORE = EnvVar("KAIC_OBJECT_STORE", None, "object store URI (default file://$KAIC_HOME/objects)")
@@ -39,11 +40,12 @@ KAIC_ARGO_TOKEN = EnvVar("KAIC_ARGO_TOKEN", None, "bearer token for the Argo Ser
 KAIC_ARGO_TOKEN_FILE = EnvVar("KAIC_ARGO_TOKEN_FILE", None, "file holding the Argo Server bearer token")
 KAIC_RUN_ID = EnvVar("KAIC_RUN_ID", None, "run id a step belongs to (set by the workflow)")
 KAIC_PROFILE = EnvVar("KAIC_PROFILE", "local", "platform profile name or file")
+KAIC_TF_PYTHON = EnvVar("KAIC_TF_PYTHON", None, "Python interpreter for TensorFlow train workers (default: kaic's own)")
 
 ALL: tuple[EnvVar, ...] = (
     KAIC_HOME, KAIC_MLFLOW_URI, MLFLOW_TRACKING_URI, KAIC_OBJECT_STORE, KAIC_RESULTS, KAIC_S3_ENDPOINT,
     KAIC_S3_ACCESS_KEY, KAIC_S3_SECRET_KEY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, KAIC_S3_REGION,
-    KAIC_ARGO_TOKEN, KAIC_ARGO_TOKEN_FILE, KAIC_RUN_ID, KAIC_PROFILE,
+    KAIC_ARGO_TOKEN, KAIC_ARGO_TOKEN_FILE, KAIC_RUN_ID, KAIC_PROFILE, KAIC_TF_PYTHON,
 )
 
 

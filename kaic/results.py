@@ -128,12 +128,11 @@ def row_to_dict(row: ResultRow) -> dict[str, Any]:
 
 def row_from_dict(d: dict[str, Any]) -> ResultRow:
     value = d.get("value")
-    return ResultRow(**{
-        **{k: d.get(k) for k in COLUMNS if k in d},
-        "level": Level(d["level"]),
-        "status": Status(d["status"]),
-        "value": None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value),
-    })
+    fields: dict[str, Any] = {k: d.get(k) for k in COLUMNS if k in d}
+    fields["level"] = Level(d["level"])
+    fields["status"] = Status(d["status"])
+    fields["value"] = None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+    return ResultRow(**fields)
 
 
 def blocking(rows: Iterable[ResultRow]) -> list[ResultRow]:

@@ -161,7 +161,7 @@ def load_context(store: ObjectStore, run_id: str, platform: str) -> RunContext:
 
 def stamp(outcomes: Sequence[Outcome], ctx: RunContext, step: str, profile: Profile) -> list[ResultRow]:
     """Outcomes -> rows: catalog level and requirement id, and the profile's thresholds applied."""
-    version = ctx.k8s_version or catalog.DEFAULT_K8S_VERSION
+    version = catalog.level_version(ctx.k8s_version)
     rows = []
     for o in outcomes:
         spec = catalog.check(o.check_id)
@@ -176,7 +176,7 @@ def stamp(outcomes: Sequence[Outcome], ctx: RunContext, step: str, profile: Prof
             run_id=ctx.run_id, suite_version=ctx.suite_version, started_at=ctx.started_at, platform=ctx.platform,
             cluster=ctx.cluster, k8s_version=ctx.k8s_version, accelerator=ctx.accelerator, step=step,
             check_id=o.check_id, requirement_id=spec.requirement_id,
-            level=catalog.level_of(spec, catalog.check_k8s_version(version) if version else version),
+            level=catalog.level_of(spec, version),
             status=status, metric=o.metric, value=o.value, unit=o.unit, threshold=threshold, message=message,
             evidence=o.evidence,
         ))

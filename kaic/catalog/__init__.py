@@ -22,7 +22,7 @@ from kaic.results import Level
 __all__ = [
     "BY_ID", "CHECKS", "DEFAULT_K8S_VERSION", "K8S_VERSIONS", "REQUIREMENTS", "CheckSpec", "Direction",
     "MetricSpec", "Probe", "Requirement", "check", "check_k8s_version", "checks_for", "for_version",
-    "level_of", "metric_spec",
+    "level_of", "level_version", "metric_spec",
 ]
 
 
@@ -53,6 +53,20 @@ def check(check_id: str) -> CheckSpec:
 
 def checks_for(requirement_id: str) -> list[CheckSpec]:
     return [c for c in CHECKS.values() if c.requirement_id == requirement_id]
+
+
+def level_version(k8s_version: str) -> str:
+    """The template version whose levels apply to a cluster: its own, else the nearest kaic knows
+    (older clusters take the oldest template, newer ones the newest); no cluster takes the default."""
+    if not k8s_version:
+        return DEFAULT_K8S_VERSION
+    v = k8s_version.strip().lstrip("v")
+    try:
+        minor = int(v.split(".")[1])
+    except (IndexError, ValueError):
+        return DEFAULT_K8S_VERSION
+    known = [int(x.split(".")[1]) for x in K8S_VERSIONS]
+    return f"1.{min(max(minor, known[0]), known[-1])}"
 
 
 def level_of(spec: CheckSpec, k8s_version: str) -> Level:

@@ -11,10 +11,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kaic import stepkit
 from kaic.errors import ConfigError
 from kaic.profiles import BUILTIN, load_profile
+
+if TYPE_CHECKING:
+    from pipelines.config import PipelineConfig
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-parallel", type=int, default=None, help="local: nodes run at once")
     argo = parser.add_argument_group("argo backend")
     argo.add_argument("--argo-server", help="Argo Server URL (token from $KAIC_ARGO_TOKEN or $KAIC_ARGO_TOKEN_FILE)")
-    argo.add_argument("--namespace", default="kaic")
+    argo.add_argument("--namespace", default="kaic", help="Argo namespace (default: kaic)")
     argo.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the workflow")
 
 
@@ -72,13 +76,16 @@ def run(args: argparse.Namespace) -> int:
     return _finish(result.name, result.phase, result.run_dir)
 
 
-def _run_on_argo(args: argparse.Namespace, config: object) -> int:
+def _run_on_argo(args: argparse.Namespace, config: PipelineConfig) -> int:
+    """The same workflow, submitted to an Argo Server; exit code by its final phase."""
     if not args.argo_server:
         raise ConfigError("--backend argo needs --argo-server URL")
     from kaic.argo import submit_and_wait
+    from kaic.argo.connection import argo_token, check_url, connect
 
-    return submit_and_wait(server=args.argo_server, namespace=args.namespace, config=config, wait=True,
-                           timeout_s=args.timeout)
+    service = connect(check_url(args.argo_server), args.namespace, argo_token())
+    result = submit_and_wait(service, config, namespace=args.namespace, wait=True, timeout_s=args.timeout)
+    return result.exit_code
 
 
 def _finish(name: str, phase: str, run_dir: Path) -> int:

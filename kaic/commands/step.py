@@ -18,7 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _module(name: str) -> stepkit.StepModule:
-    module: stepkit.StepModule = importlib.import_module(STEPS[name])  # type: ignore[assignment]
+    module: stepkit.StepModule = importlib.import_module(STEPS[name])
     return module
 
 
