@@ -57,7 +57,7 @@ def server() -> Iterator[tuple[Server, str]]:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = do_PATCH = do_DELETE = _do
+        do_GET = do_POST = do_PATCH = do_DELETE = _do  # noqa: N815 (http.server's method names)
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -102,11 +102,12 @@ def test_attempts_are_bounded(server: tuple[Server, str]) -> None:
     with pytest.raises(ClusterError, match="gave up after 3 attempts") as err:
         _client(url, sleeps, attempts=3).version()
     assert err.value.status == 503
-    assert len(state.requests) == 3 and len(sleeps) == 2
+    assert len(state.requests) == 3
+    assert len(sleeps) == 2
 
 
 def test_connection_refused_is_retried_then_reported(server: tuple[Server, str]) -> None:
-    _, url = server
+    _, _url = server
     import socket
 
     with socket.socket() as s:  # a port with nothing listening
@@ -144,7 +145,8 @@ def test_reads_discovery_pagination_absent_and_apply(server: tuple[Server, str])
         "resources": [{"name": "deviceclasses", "kind": "DeviceClass", "namespaced": False}]}))
     state.script("GET", "/apis/metrics.k8s.io/v1beta1", (503, {}, {"message": "service unavailable"}))
     state.script("GET", "/api/v1/nodes?limit=500", (200, {}, {
-        "kind": "NodeList", "apiVersion": "v1", "metadata": {"continue": "abc"}, "items": [{"metadata": {"name": "a"}}]}))
+        "kind": "NodeList", "apiVersion": "v1", "metadata": {"continue": "abc"},
+        "items": [{"metadata": {"name": "a"}}]}))
     state.script("GET", "/api/v1/nodes?limit=500&continue=abc", (200, {}, {
         "kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": [{"metadata": {"name": "b"}}]}))
     state.script("PATCH", "/apis/resource.k8s.io/v1/deviceclasses/x?fieldManager=kaic&force=true",
@@ -154,12 +156,14 @@ def test_reads_discovery_pagination_absent_and_apply(server: tuple[Server, str])
     assert kinds == {("v1", "Node"), ("resource.k8s.io/v1", "DeviceClass")}
     assert "metrics.k8s.io/v1beta1" in kc.discovery_errors  # an unavailable aggregated API is not fatal
     nodes = kc.list("v1", "nodes")
-    assert [n["metadata"]["name"] for n in nodes] == ["a", "b"] and nodes[0]["kind"] == "Node"
+    assert [n["metadata"]["name"] for n in nodes] == ["a", "b"]
+    assert nodes[0]["kind"] == "Node"
     assert kc.get("v1", "nodes", "missing") is None
     assert kc.list("kueue.x-k8s.io/v1beta1", "workloads") == []  # a type that is not served
     kc.delete("v1", "pods", "gone", "kaic")  # idempotent: 404 is fine
     out = kc.apply({"apiVersion": "resource.k8s.io/v1", "kind": "DeviceClass", "metadata": {"name": "x"}})
     assert out["metadata"]["name"] == "x"
-    path, body, ctype = state.bodies[-1]
-    assert ctype == "application/apply-patch+yaml" and json.loads(body)["metadata"]["name"] == "x"
+    _path, body, ctype = state.bodies[-1]
+    assert ctype == "application/apply-patch+yaml"
+    assert json.loads(body)["metadata"]["name"] == "x"
     assert any(h == ("GET", "/version") for h in state.requests) is False

@@ -26,7 +26,8 @@ def test_h100_nvidia_smi_xml() -> None:
     assert gpu.product == "NVIDIA H100 80GB HBM3"
     assert gpu.memory_mib == 81559
     assert (gpu.mig_mode, gpu.ecc_mode, gpu.architecture) == ("Disabled", "Enabled", "Hopper")
-    assert gpu.uuid.startswith("GPU-") and gpu.pci_bus_id == "00000000:00:06.0"
+    assert gpu.uuid.startswith("GPU-")
+    assert gpu.pci_bus_id == "00000000:00:06.0"
 
 
 def test_the_text_form_is_not_mistaken_for_xml() -> None:
@@ -43,7 +44,9 @@ def test_nodes_from_real_clusters() -> None:
                       .read_text())["items"][0]
     info = node_info(rke2)
     assert (info.provider, info.vendor, info.product, info.count) == ("rke2", "nvidia", "NVIDIA-A16-4Q", 1)
-    assert info.driver_version == "550.90.07" and info.runtime_version == "12.4" and info.vgpu
+    assert info.driver_version == "550.90.07"
+    assert info.runtime_version == "12.4"
+    assert info.vgpu
     t4 = node_info(yaml.safe_load(shared_path("fixtures", "k8s", "nodes",
                                               "node_gce-kubeadm_2x-tesla-t4_mig-strategy-mixed_runai.yaml").read_text()))
     assert (t4.product, t4.count, t4.driver_version, t4.mig, t4.vgpu) == ("Tesla-T4", 2, "525.60.13", {}, False)
@@ -58,9 +61,11 @@ def test_label_maps_and_capacity_only_dumps() -> None:
     labels = json.loads(shared_path("fixtures", "k8s", "nodes", "partial",
                                     "labels-only_onprem-supermicro_h100-80gb_mig-mixed_nvidia-docs.json").read_text())
     info = node_info({"metadata": {"name": "s4124-0073", "labels": labels}})
-    assert info.product == "NVIDIA-H100-80GB-HBM3" and info.memory_mib == 81559
+    assert info.product == "NVIDIA-H100-80GB-HBM3"
+    assert info.memory_mib == 81559
     assert info.mig.get("nvidia.com/mig-1g.10gb") == 2
-    amd = json.loads(shared_path("fixtures", "k8s", "nodes", "partial", "capacity-only_amd-mi300-8gpu_skypilot-docs.json")
+    amd = json.loads(shared_path("fixtures", "k8s", "nodes", "partial",
+                                 "capacity-only_amd-mi300-8gpu_skypilot-docs.json")
                      .read_text())
     a = node_info({"metadata": {"name": amd["name"]}, "status": {"capacity": amd["capacity"]}})
     assert (a.vendor, a.count, a.product) == ("amd", 8, None)  # product unknown: no labeller labels here
@@ -71,17 +76,23 @@ def test_resource_names_and_quantities() -> None:
                                             "gpu.intel.com/i915", "aws.amazon.com/neuroncore", "cpu")] == \
         ["nvidia", "amd", "google", "intel", "aws", None]
     assert accelerator_resources({"cpu": "8", "nvidia.com/gpu": "4", "memory": "1Gi"}) == {"nvidia.com/gpu": 4}
-    assert parse_quantity("16367668Ki") == 16367668 * 1024 and parse_quantity("250m") == 0.25
+    assert parse_quantity("16367668Ki") == 16367668 * 1024
+    assert parse_quantity("250m") == 0.25
     with pytest.raises(ValueError, match="not a Kubernetes quantity"):
         parse_quantity("lots")
-    assert provider_of("aws:///us-east-1a/i-0abc", {}) == "aws" and provider_of("", {}) == "unknown"
+    assert provider_of("aws:///us-east-1a/i-0abc", {}) == "aws"
+    assert provider_of("", {}) == "unknown"
 
 
 def test_this_machine() -> None:
     h = host.fingerprint()
-    assert h.cpu_count >= 1 and h.memory_bytes > 0 and h.kernel and h.hostname
+    assert h.cpu_count >= 1
+    assert h.memory_bytes > 0
+    assert h.kernel
+    assert h.hostname
     if shutil.which("nvidia-smi") is None:
-        assert h.accelerator == "cpu" and h.accelerator_source in ("none", "nvml")
+        assert h.accelerator == "cpu"
+        assert h.accelerator_source in ("none", "nvml")
         assert h.accelerator_note or h.accelerator_source == "nvml"
 
 

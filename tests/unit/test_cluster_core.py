@@ -39,9 +39,12 @@ def test_labelled_copies_and_labels_the_pod_template() -> None:
 def test_wait_until_returns_the_value_or_names_what_it_waited_for() -> None:
     t = [0.0]
     calls = iter([None, False, "ok"])
-    assert wait_until(lambda: next(calls), 10, "x", 1, clock=lambda: t[0], sleep=lambda s: t.__setitem__(0, t[0] + s)) == "ok"
+    def tick(s: float) -> None:
+        t[0] += s
+
+    assert wait_until(lambda: next(calls), 10, "x", 1, clock=lambda: t[0], sleep=tick) == "ok"
     with pytest.raises(DeadlineExceeded, match="waiting for the pod to run"):
-        wait_until(lambda: None, 3, "the pod to run", 1, clock=lambda: t[0], sleep=lambda s: t.__setitem__(0, t[0] + s))
+        wait_until(lambda: None, 3, "the pod to run", 1, clock=lambda: t[0], sleep=tick)
 
 
 def test_plural_guess_and_discovery() -> None:

@@ -49,11 +49,12 @@ def test_list_json_single_yaml_and_multi_document_yaml(tmp_path: Path) -> None:
 
 def test_resourceslice_list_and_condensed_paste(tmp_path: Path) -> None:
     d = _folder(tmp_path,
-                _fixture("dra", "resourceslice-list_v1_nvidia-gpu-and-compute-domain_vsphere-vks-grid-a100_cncf-v1.35.yaml"),
+                _fixture("dra",
+                         "resourceslice-list_v1_nvidia-gpu-and-compute-domain_vsphere-vks-grid-a100_cncf-v1.35.yaml"),
                 _fixture("dra", "resourceslice_v1_nvidia-gpu_openshift-4.22-gcp-2x-t4_condensed-by-author.txt"))
     slices = SnapshotCluster(d).list("resource.k8s.io/v1", "resourceslices")
     assert len(slices) == 9  # 8 from the VKS List, 1 from the OpenShift paste (its `...` elisions dropped)
-    t4 = [s for s in slices if s["spec"]["nodeName"] == "harpatil4220c-g9kfm-gpu-c-rd8r8"][0]
+    t4 = next(s for s in slices if s["spec"]["nodeName"] == "harpatil4220c-g9kfm-gpu-c-rd8r8")
     assert [d["attributes"]["productName"]["string"] for d in t4["spec"]["devices"]] == ["Tesla T4", "Tesla T4"]
 
 
@@ -98,7 +99,8 @@ def test_bad_files_are_one_line_config_errors(tmp_path: Path, name: str, text: s
     (tmp_path / name).write_text(text)
     with pytest.raises(ConfigError, match=error) as err:
         SnapshotCluster(tmp_path)
-    assert name in str(err.value) and "\n" not in str(err.value)
+    assert name in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 def test_not_a_directory(tmp_path: Path) -> None:
