@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 
 from kaic import SUITE_VERSION, catalog
@@ -139,15 +138,20 @@ def rows_table(rows: Sequence[ResultRow]) -> pa.Table:
 
 
 def write_dataset(root: Path, rows: Iterable[ResultRow]) -> Path:
-    """Write rows as the results dataset does: platform=<p>/date=<YYYY-MM-DD>/<run-id>.parquet."""
+    """Publish rows run by run with kaic's own writer (ParquetResults): the dataset's real layout,
+    platform=<p>/date=<YYYY-MM-DD>/<run-id>.parquet under `root`."""
+    from kaic.stores.objects import open_store
+    from kaic.stores.results_dataset import ParquetResults
+
+    root.mkdir(parents=True, exist_ok=True)
+    sink = ParquetResults(open_store(f"file://{root.parent / (root.name + '-staging')}", source="test"),
+                          open_store(f"file://{root}", source="test"))
     by_run: dict[str, list[ResultRow]] = {}
     for r in rows:
         by_run.setdefault(r.run_id, []).append(r)
     for run_id, run_rows in by_run.items():
-        first = run_rows[0]
-        folder = root / f"platform={first.platform}" / f"date={first.started_at:%Y-%m-%d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(rows_table(run_rows), folder / f"{run_id}.parquet")
+        sink.stage(run_id, "recorded", run_rows)
+        sink.publish(run_id)
     return root
 
 

@@ -1,5 +1,8 @@
 """The one place `kaic compare` reads the results dataset: URI in, a normalized pyarrow Table out.
 
+Reading is kaic.stores.results_dataset.read_results (projection and partition pruning); this module
+only fixes the types the comparison relies on.
+
 Normalized means: the columns the comparison needs, strings as plain `string` (hive partitions come
 back dictionary-encoded), `started_at` as a UTC timestamp and `value` as float64, so the pure core in
 `kaic.compare.core` never has to care where the rows came from.
@@ -7,6 +10,7 @@ back dictionary-encoded), `started_at` as a UTC timestamp and `value` as float64
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import pyarrow as pa
@@ -23,10 +27,13 @@ COLUMNS: tuple[str, ...] = (*STRING_COLUMNS, "started_at", "value")
 TS = pa.timestamp("us", tz="UTC")
 
 
-def load_results(uri: str, source: str = "--results", since: date | None = None) -> pa.Table:
+def load_results(uri: str, source: str = "--results", since: date | None = None,
+                 platforms: Sequence[str] | None = None) -> pa.Table:
     """Every row of the dataset at `uri` (a folder, file:// or s3://), normalized; ConfigError when absent
-    or empty. `since` prunes date partitions before reading (the core filters on `started_at` too)."""
-    table = _read(uri, source, since)
+    or empty. `since` and `platforms` prune partitions before reading (the core filters rows itself)."""
+    from kaic.stores.results_dataset import read_results
+
+    table = read_results(uri, columns=list(COLUMNS), since=since, platforms=platforms, source=source)
     if table.num_rows == 0:
         when = f" since {since}" if since else ""
         raise ConfigError(f"{source}: results dataset {uri!r} has no rows{when}")
@@ -50,30 +57,3 @@ def normalize(table: pa.Table) -> pa.Table:
             col = pc.assume_timezone(col, "UTC")
         arrays.append(col.cast(want))
     return pa.Table.from_arrays(arrays, names=list(COLUMNS))
-
-
-def _read(uri: str, source: str, since: date | None) -> pa.Table:
-    """The adapter: the results store's own reader (kaic.stores.results_dataset), or plain pyarrow."""
-    try:
-        from kaic.stores.results_dataset import read_results
-    except ImportError:  # only while that module is not there; same layout, same answer
-        return _read_hive(uri, source, since)
-    table: pa.Table = read_results(uri, columns=list(COLUMNS), since=since, source=source)
-    return table
-
-
-def _read_hive(uri: str, source: str, since: date | None) -> pa.Table:
-    import pyarrow.dataset as ds
-    from pyarrow import fs as pafs
-
-    from kaic.stores.objects import arrow_filesystem
-
-    filesystem, root = arrow_filesystem(uri, source)
-    if filesystem.get_file_info(root).type != pafs.FileType.Directory:
-        raise ConfigError(f"{source}: results dataset {uri!r} does not exist")
-    fields = pa.schema([("platform", pa.string()), ("date", pa.date32())])
-    partitioning = ds.partitioning(fields, flavor="hive")
-    dataset = ds.dataset(root, format="parquet", filesystem=filesystem, partitioning=partitioning,
-                         ignore_prefixes=[".", "_"])
-    expr = ds.field("date") >= since if since is not None else None
-    return dataset.to_table(columns=[c for c in COLUMNS if c in dataset.schema.names], filter=expr)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from kaic.catalog import Direction
+from kaic.compare import regression_outcomes
 from kaic.compare.dataset import normalize
 from kaic.compare.regression import CHECK_ID, RegressionRule, detect, judge, regressions_for_run
 from kaic.results import Level, ResultRow, Status
-from tests.compare_rows import rows_table
+from tests.compare_rows import rows_table, write_dataset
 
 pytestmark = pytest.mark.unit
 
@@ -122,3 +124,14 @@ def test_regressions_for_run_without_a_dataset_skips() -> None:
     outcomes = regressions_for_run([_row(0, "train_samples_per_s", 70.0)], None)
     assert [o.status for o in outcomes] == [Status.SKIPPED]
     assert regressions_for_run([], None) == []
+
+
+def test_regression_outcomes_reads_the_platforms_history_from_the_dataset(tmp_path: Path) -> None:
+    run = [_row(20, "train_samples_per_s", 70.0)]
+    assert [o.status for o in regression_outcomes(run, f"file://{tmp_path / 'none'}")] == [Status.SKIPPED]
+    past = [_row(i, "train_samples_per_s", v) for i, v in enumerate(reversed(HISTORY))]
+    other = [_row(i, "train_samples_per_s", 1.0, "gke") for i in range(5)]
+    root = write_dataset(tmp_path / "results", past + other)
+    (outcome,) = regression_outcomes(run, f"file://{root}")
+    assert outcome.status is Status.FAILED
+    assert "of 10 earlier runs" in outcome.message
