@@ -74,18 +74,18 @@ def redact(uri: str) -> str:
 
 
 def probe(uri: str, timeout: float) -> None:
-    """Raise TrackingUnavailable unless an http(s) tracking server answers /health within `timeout`."""
+    """Raise TrackingUnavailable unless an http(s) tracking server answers GET /health with 2xx in time."""
     if urlsplit(uri).scheme not in ("http", "https"):
         return
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
-            if resp.status >= 500:
-                raise TrackingUnavailable(f"/health answered {resp.status}")
+            code = resp.status
     except urllib.error.HTTPError as exc:
-        if exc.code >= 500:
-            raise TrackingUnavailable(f"/health answered {exc.code}") from None
+        code = exc.code
     except OSError as exc:
         raise TrackingUnavailable(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
+    if not 200 <= code < 300:
+        raise TrackingUnavailable(f"GET /health answered HTTP {code}: not an MLflow tracking server?")
 
 
 @contextlib.contextmanager

@@ -186,7 +186,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "--workers", "1",
         ]
 
-    server, url = start_server(argv, root / "server.log", "/health", timeout=90, env=env)
+    server, url = start_server(argv, root / "server.log", "/health", timeout=180, env=env)  # slow on busy CPUs
     try:
         yield url
     finally:

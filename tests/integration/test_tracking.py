@@ -229,3 +229,26 @@ def test_a_step_completes_with_mlflow_down(closed_port: int, kaic_home: Path,
     staged: Sequence[ResultRow] = ParquetResults(FileStore(kaic_home / "objects"),
                                                  FileStore(kaic_home / "results")).staged("kaic-down-step")
     assert [r.value for r in staged] == [123.0]
+
+
+def test_a_server_that_is_not_mlflow_is_unavailable(capsys: pytest.CaptureFixture[str]) -> None:
+    import http.server
+    import threading
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert MlflowTracker(url).log_step(ctx("kaic-404"), "provision", provision_rows("kaic-404")) is False
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "GET /health answered HTTP 404" in capsys.readouterr().err
