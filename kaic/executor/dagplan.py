@@ -78,9 +78,7 @@ def ref_value(outcome: Outcome, selector: str, continue_on: ContinueOn) -> bool:
     return phase == selector
 
 
-def should_run(
-    expr: Node | None, outcomes: Mapping[str, Outcome], continue_on: Mapping[str, ContinueOn]
-) -> bool:
+def should_run(expr: Node | None, outcomes: Mapping[str, Outcome], continue_on: Mapping[str, ContinueOn]) -> bool:
     if expr is None:
         return True
     return evaluate_depends(

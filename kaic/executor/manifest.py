@@ -295,9 +295,7 @@ class _Validator:
                     if key not in LOCAL_NODE_LABELS:
                         self.add(
                             f"{path}.nodeSelector.{key}",
-                            "cannot be evaluated locally (known: "
-                            + ", ".join(sorted(LOCAL_NODE_LABELS))
-                            + ")",
+                            "cannot be evaluated locally (known: " + ", ".join(sorted(LOCAL_NODE_LABELS)) + ")",
                         )
         retry = spec.get("retryStrategy")
         if isinstance(retry, dict):
@@ -380,14 +378,8 @@ class _Validator:
                 self.add(f"{path}.arguments.parameters[{pname}]", "needs a value")
         arts = {a.get("name") for a in (item.get("arguments") or {}).get("artifacts") or []}
         for a in (target.spec.get("inputs") or {}).get("artifacts") or []:
-            if (
-                a.get("name") not in arts
-                and not any(k in a for k in ("from", "s3", "raw"))
-                and not a.get("optional")
-            ):
-                self.add(
-                    f"{path}.arguments", f"missing artifact {a.get('name')!r} required by template {name!r}"
-                )
+            if a.get("name") not in arts and not any(k in a for k in ("from", "s3", "raw")) and not a.get("optional"):
+                self.add(f"{path}.arguments", f"missing artifact {a.get('name')!r} required by template {name!r}")
         for text in _strings({k: v for k, v in item.items() if k != "hooks"}):
             for tag in tags(text):
                 m = re.fullmatch(rf"{prefix}\.([^.]+)\..*", tag)
@@ -516,9 +508,7 @@ def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
     return None
 
 
-def resolve_parameters(
-    spec: Mapping[str, Any], overrides: Mapping[str, str]
-) -> tuple[dict[str, str], list[str]]:
+def resolve_parameters(spec: Mapping[str, Any], overrides: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """``spec.arguments.parameters`` with ``-p`` overrides applied; problems as path messages."""
     problems: list[str] = []
     declared = list((spec.get("arguments") or {}).get("parameters") or [])
@@ -544,8 +534,7 @@ def resolve_parameters(
         enum = p.get("enum")
         if enum and value not in [_scalar(e) for e in enum]:
             problems.append(
-                f"spec.arguments.parameters[{name}]: {value!r} is not one of "
-                + ", ".join(_scalar(e) for e in enum)
+                f"spec.arguments.parameters[{name}]: {value!r} is not one of " + ", ".join(_scalar(e) for e in enum)
             )
         out[str(name)] = str(value)
     return out, problems

@@ -45,6 +45,7 @@ from kaic.executor.templating import UnresolvedError, nested, substitute, substi
 
 POD_DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 WORKFLOW_DEADLINE_MESSAGE = "Step exceeded its deadline"
+FAIL_FAST_SETTLE_S = 1.0
 NO_ITEM = object()
 
 
@@ -128,9 +129,7 @@ class Engine:
         self.main_scope = CancelScope()
         self.main_scope.timer = self.timer
         self.exit_scope: CancelScope | None = None
-        limit = (
-            config.max_parallel if model.parallelism is None else min(config.max_parallel, model.parallelism)
-        )
+        limit = config.max_parallel if model.parallelism is None else min(config.max_parallel, model.parallelism)
         self.pods = Slots(limit)
         self.main_scope.watch(self.pods)
         self.started = time.monotonic()
@@ -184,18 +183,14 @@ class Engine:
             message = root.message if phase != "Succeeded" else ""
             if self.main_scope.cancelled:
                 phase = "Failed"
-                message = (
-                    "Workflow exceeded its deadline" if self.deadline_exceeded else self.main_scope.reason
-                )
+                message = "Workflow exceeded its deadline" if self.deadline_exceeded else self.main_scope.reason
             if m.on_exit:
                 self.exit_scope = CancelScope()
                 self.exit_scope.timer = self.timer
                 self.exit_scope.watch(self.pods)
                 with self._globals_lock:
                     self.globals["workflow.status"] = phase
-                    self.globals["workflow.failures"] = json.dumps(
-                        self.book.failures(), separators=(",", ":")
-                    )
+                    self.globals["workflow.failures"] = json.dumps(self.book.failures(), separators=(",", ":"))
                 handler = self.invoke(
                     m.templates[m.on_exit], {}, [], f"{self.name}.onExit", "onExit", None, self.exit_scope
                 )
@@ -323,9 +318,7 @@ class Engine:
         scope: CancelScope,
         retry: int | None,
     ) -> NodeStatus:
-        kind = {"container": "Pod", "script": "Pod", "steps": "Steps", "dag": "DAG", "suspend": "Suspend"}[
-            tmpl.kind
-        ]
+        kind = {"container": "Pod", "script": "Pod", "steps": "Steps", "dag": "DAG", "suspend": "Suspend"}[tmpl.kind]
         node = self.new_node(name, display, kind, tmpl.name, parent)
         node.inputs = [{"name": k, "value": v} for k, v in inputs.items()]
         local = self.scope_for(inputs, node)
@@ -367,11 +360,7 @@ class Engine:
             limit = int(substitute(to_text(limit_text), local)) if limit_text is not None else None
             policy = strategy.get("retryPolicy") or "OnFailure"
             backoff = strategy.get("backoff") or {}
-            base = (
-                parse_duration(substitute(to_text(backoff["duration"]), local))
-                if backoff.get("duration")
-                else 0.0
-            )
+            base = parse_duration(substitute(to_text(backoff["duration"]), local)) if backoff.get("duration") else 0.0
             factor = float(substitute(to_text(backoff.get("factor", 2 if base else 1)), local))
             cap = parse_duration(substitute(to_text(backoff["cap"]), local)) if backoff.get("cap") else None
             max_total = (
@@ -391,15 +380,11 @@ class Engine:
             if child.phase == "Succeeded" or scope.cancelled:
                 break
             if limit is not None and attempt >= limit:
-                message = (
-                    f"No more retries left ({child.message})" if child.message else "No more retries left"
-                )
+                message = f"No more retries left ({child.message})" if child.message else "No more retries left"
                 break
             if not _policy_allows(policy, child.phase):
                 break
-            if strategy.get("expression") and not self._retry_expression(
-                strategy["expression"], local, child
-            ):
+            if strategy.get("expression") and not self._retry_expression(strategy["expression"], local, child):
                 break
             delay = base * (factor**attempt) if base else 0.0
             if cap is not None:
@@ -431,9 +416,7 @@ class Engine:
 
     # ------------------------------------------------------------------------------------ leaves
 
-    def run_suspend(
-        self, tmpl: Template, node: NodeStatus, local: Mapping[str, str], scope: CancelScope
-    ) -> None:
+    def run_suspend(self, tmpl: Template, node: NodeStatus, local: Mapping[str, str], scope: CancelScope) -> None:
         seconds = parse_duration(substitute(to_text(tmpl.spec["suspend"]["duration"]), local))
         self.book.set_phase(node, "Running")
         if scope.event.wait(seconds):
@@ -450,9 +433,7 @@ class Engine:
         scope: CancelScope,
     ) -> None:
         body = tmpl.spec[tmpl.kind]
-        spec = substitute_any(
-            {k: body.get(k) for k in ("command", "args", "env", "source", "workingDir")}, local
-        )
+        spec = substitute_any({k: body.get(k) for k in ("command", "args", "env", "source", "workingDir")}, local)
         outputs = tmpl.spec.get("outputs") or {}
         inputs_spec = tmpl.spec.get("inputs") or {}
         declared = [
@@ -474,9 +455,7 @@ class Engine:
         if not tmpl.schedulable:
             selector = tmpl.spec.get("nodeSelector")
             if self.model.active_deadline_seconds is None:
-                self.finish(
-                    node, "Error", f"unschedulable: nodeSelector {selector} does not match this machine"
-                )
+                self.finish(node, "Error", f"unschedulable: nodeSelector {selector} does not match this machine")
             else:  # Argo leaves such a pod Pending until a deadline ends the workflow
                 scope.event.wait()
                 self.finish(node, "Failed", scope.reason)
@@ -572,9 +551,7 @@ class Engine:
                         value = read_text(local_path).strip()
                     except OSError:
                         if "default" not in vf:
-                            raise UnresolvedError(
-                                f"output parameter {name!r}: {vf['path']} was not written"
-                            ) from None
+                            raise UnresolvedError(f"output parameter {name!r}: {vf['path']} was not written") from None
                         value = substitute(to_text(vf["default"]), local)
                 else:
                     value = self._output_value(p, scope)
@@ -640,9 +617,7 @@ class Engine:
             return expand_sequence(sub.get("count"), sub.get("start"), sub.get("end"), sub.get("format"))
         return None
 
-    def calls_for(
-        self, spec: dict[str, Any], base: str, display: str, local: Mapping[str, str]
-    ) -> list[Call]:
+    def calls_for(self, spec: dict[str, Any], base: str, display: str, local: Mapping[str, str]) -> list[Call]:
         items = self.expand(spec, local)
         if items is None:
             return [Call(spec, base, display)]
@@ -694,9 +669,7 @@ class Engine:
         sc: Mapping[str, str],
         prefix: str,
     ) -> None:
-        hook = ((spec.get("hooks") or {}).get("exit")) or (
-            {"template": spec["onExit"]} if spec.get("onExit") else None
-        )
+        hook = ((spec.get("hooks") or {}).get("exit")) or ({"template": spec["onExit"]} if spec.get("onExit") else None)
         if not hook:
             return
         hsc = dict(sc)
@@ -778,9 +751,7 @@ class Engine:
                 child = self.run_call(call, gnode, local, scope, "steps")
                 with lock:
                     results[index] = child
-                if child.failed_or_error and not dagplan.ContinueOn.of(call.spec.get("continueOn")).covers(
-                    child.phase
-                ):
+                if child.failed_or_error and not dagplan.ContinueOn.of(call.spec.get("continueOn")).covers(child.phase):
                     stop.set()
             finally:
                 if limit is not None:
@@ -821,9 +792,7 @@ class Engine:
         for i, step in order:
             child = results[i]
             by_step.setdefault(str(step["name"]), []).append(child)
-            if child.failed_or_error and not dagplan.ContinueOn.of(step.get("continueOn")).covers(
-                child.phase
-            ):
+            if child.failed_or_error and not dagplan.ContinueOn.of(step.get("continueOn")).covers(child.phase):
                 failure = failure or f"child '{child.id}' {child.phase.lower()}"
         for step, plan in planned:
             sname = str(step["name"])
@@ -831,11 +800,7 @@ class Engine:
                 failure = failure or f"child '{plan.id}' errored: {plan.message}"
                 continue
             children = by_step.get(sname, [])
-            if (
-                step.get("withItems") is None
-                and step.get("withParam") is None
-                and step.get("withSequence") is None
-            ):
+            if step.get("withItems") is None and step.get("withParam") is None and step.get("withSequence") is None:
                 if children:
                     local.update(node_vars(f"steps.{sname}", children[0]))
             else:
@@ -880,6 +845,12 @@ class Engine:
         done: queue.SimpleQueue[tuple[str, NodeStatus, list[NodeStatus] | None]] = queue.SimpleQueue()
         running = 0
         stopped = False
+        # Under failFast, once a target has failed, a task may still start only if each of its
+        # dependencies had finished by then or within FAIL_FAST_SETTLE_S after (Argo's controller sees
+        # pods that finish together in one pass): which of two simultaneous pods is noticed first
+        # must not change the outcome, while a long-running branch still stops.
+        settled: set[str] = set()
+        stopped_at = 0.0
 
         def work(name: str, snapshot: dict[str, str]) -> None:
             try:
@@ -891,10 +862,12 @@ class Engine:
 
         while True:
             progressed = True
-            while progressed and not stopped and not scope.cancelled:
+            while progressed and not scope.cancelled:
                 progressed = False
                 for name in list(pending):
                     if any(d not in outcomes for d in deps[name]):
+                        continue
+                    if stopped and not all(d in settled for d in deps[name]):
                         continue
                     if not dagplan.should_run(exprs[name], outcomes, continue_on):
                         self.new_node(
@@ -907,6 +880,7 @@ class Engine:
                             "omitted: depends condition not met",
                         )
                         outcomes[name] = dagplan.Outcome("Omitted")
+                        settled.add(name)
                         local[f"tasks.{name}.status"] = "Omitted"
                         pending.remove(name)
                         progressed = True
@@ -917,12 +891,16 @@ class Engine:
                     running += 1
                     threading.Thread(target=work, args=(name, dict(local)), daemon=True).start()
             verdict = dagplan.assess(targets, outcomes, deps, continue_on, fail_fast)
-            if fail_fast and verdict in ("Failed", "Error"):
+            if fail_fast and verdict in ("Failed", "Error") and not stopped:
                 stopped = True
+                stopped_at = time.monotonic()
+                settled = set(outcomes)
             if running == 0:
                 break
             name, tnode, children = done.get()
             running -= 1
+            if not stopped or time.monotonic() - stopped_at <= FAIL_FAST_SETTLE_S:
+                settled.add(name)
             outcomes[name] = dagplan.Outcome(tnode.phase, tuple(c.phase for c in children or []))
             local.update(node_vars(f"tasks.{name}", tnode, children))
         verdict = dagplan.assess(targets, outcomes, deps, continue_on, fail_fast)
@@ -956,11 +934,7 @@ class Engine:
         except (UnresolvedError, LoopError) as exc:
             bad = self.new_node(base, name, "Skipped", str(task["template"]), dag_node)
             return self.finish(bad, "Error", str(exc)), None
-        if (
-            task.get("withItems") is None
-            and task.get("withParam") is None
-            and task.get("withSequence") is None
-        ):
+        if task.get("withItems") is None and task.get("withParam") is None and task.get("withSequence") is None:
             return self.run_call(calls[0], dag_node, local, scope, "tasks"), None
         group = self.new_node(base, name, "TaskGroup", str(task["template"]), dag_node)
         self.book.set_phase(group, "Running")
@@ -968,9 +942,7 @@ class Engine:
 
         def work(i: int, call: Call) -> None:
             spec = {k: v for k, v in call.spec.items() if k not in ("hooks", "onExit")}
-            children[i] = self.run_call(
-                Call(spec, call.name, call.display, call.item), group, local, scope, "tasks"
-            )
+            children[i] = self.run_call(Call(spec, call.name, call.display, call.item), group, local, scope, "tasks")
 
         threads = [threading.Thread(target=work, args=(i, c), daemon=True) for i, c in enumerate(calls)]
         for t in threads:

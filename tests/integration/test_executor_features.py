@@ -187,9 +187,7 @@ def test_artifacts_flow_through_the_object_store(tmp_path: Path) -> None:
                 {
                     "name": "use",
                     "template": "use",
-                    "arguments": {
-                        "artifacts": [{"name": "data", "from": "{{steps.make.outputs.artifacts.data}}"}]
-                    },
+                    "arguments": {"artifacts": [{"name": "data", "from": "{{steps.make.outputs.artifacts.data}}"}]},
                 }
             ],
         ],
@@ -281,9 +279,7 @@ def test_max_parallel_limits_pods_and_progress_lines(tmp_path: Path) -> None:
     result = run_workflow(
         wf([main, sh("s", "sleep 0.2")]),
         {},
-        ExecutorOptions(
-            kaic_home=tmp_path, max_parallel=1, progress=lambda n: seen.append((n.display_name, n.phase))
-        ),
+        ExecutorOptions(kaic_home=tmp_path, max_parallel=1, progress=lambda n: seen.append((n.display_name, n.phase))),
     )
     assert result.phase == "Succeeded"
     pods = sorted((n for n in result.nodes.values() if n.type == "Pod"), key=lambda n: n.started_mono)
@@ -324,3 +320,23 @@ def test_missing_command_is_an_error_node(tmp_path: Path) -> None:
     (node,) = result.nodes.values()
     assert node.phase == "Error"
     assert "cannot start 'kaic-no-such-binary-xyz'" in node.message
+
+
+@pytest.mark.parametrize(("fail_fast", "c_runs"), [(True, False), (False, True)])
+def test_dag_fail_fast_stops_a_slow_branch(tmp_path: Path, fail_fast: bool, c_runs: bool) -> None:
+    tasks = [
+        {"name": "A", "template": "bad"},
+        {"name": "B", "template": "slow"},
+        {"name": "C", "template": "ok", "depends": "B"},
+    ]
+    doc = wf(
+        [
+            {"name": "main", "dag": {"failFast": fail_fast, "tasks": tasks}},
+            sh("bad", "exit 1"),
+            sh("slow", "sleep 1.5"),
+            sh("ok", "true"),
+        ]
+    )
+    result = run_workflow(doc, {}, ExecutorOptions(kaic_home=tmp_path))
+    assert result.phase == "Failed"
+    assert any(n.display_name == "C" for n in result.nodes.values()) is c_runs
