@@ -18,7 +18,8 @@ deletes by selector (`delete_collection`).
 RBAC coverage: wrap any client in `RecordingCluster` (or `record_calls(client)`) and run a step; its
 `calls` set holds every `Call(verb, group_version, plural)` made, where `verb` is the Kubernetes RBAC verb
 ("get", "list", "create", "patch", "delete", "deletecollection"); pod logs are recorded as
-``("get", "v1", "pods/log")`` and `apply` (server-side apply) as "patch" and "create". `rbac_rules()` turns them into ``{(api_group, resource): {verbs}}``, which
+``("get", "v1", "pods/log")`` and `apply` (server-side apply) as "patch" and "create".
+`rbac_rules()` turns them into ``{(api_group, resource): {verbs}}``, which
 the Helm chart's Role must cover. Discovery (`version`, `api_resources`) is recorded with the
 non-resource verb "get" and plural "/version" or "/apis"; every authenticated user may do it.
 """
