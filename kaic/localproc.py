@@ -113,11 +113,33 @@ def records(run_id: str, home: Path | None = None) -> list[ProcRecord]:
     return out
 
 
+def running(p: psutil.Process) -> bool:
+    """Not dead: a zombie leader whose other threads still run (Python shutting down) counts as running.
+
+    On Linux each task's state is read from /proc/<pid>/task/*/stat; elsewhere psutil's status is used.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return bool(p.status() != psutil.STATUS_ZOMBIE)
+    try:
+        tasks = list((proc / str(p.pid) / "task").iterdir())
+    except OSError:
+        return False  # gone
+    for t in tasks:
+        try:
+            state = (t / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False
+
+
 def _is_ours(rec: ProcRecord) -> bool:
     """True while rec.pid is the very process we started (not a zombie, not a reused pid)."""
     try:
         p = psutil.Process(rec.pid)
-        return abs(p.create_time() - rec.create_time) < 0.01 and p.status() != psutil.STATUS_ZOMBIE
+        return abs(p.create_time() - rec.create_time) < 0.01 and running(p)
     except psutil.NoSuchProcess:
         return False
 
@@ -126,7 +148,7 @@ def _group_members(pgid: int) -> list[psutil.Process]:
     out = []
     for p in psutil.process_iter(["pid"]):
         try:
-            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
+            if os.getpgid(p.pid) == pgid and running(p):
                 out.append(p)
         except (ProcessLookupError, psutil.NoSuchProcess, PermissionError):
             continue
@@ -137,11 +159,7 @@ def group_alive(rec: ProcRecord) -> list[int]:
     """Pids still alive in the record's process group (workers may outlive their leader)."""
     try:
         leader = psutil.Process(rec.pgid)
-        if (
-            not _is_ours(rec)
-            and os.getpgid(leader.pid) == rec.pgid
-            and leader.status() != psutil.STATUS_ZOMBIE
-        ):
+        if not _is_ours(rec) and os.getpgid(leader.pid) == rec.pgid and running(leader):
             return []  # the pid was reused by a new session leader: that group is not ours
     except (psutil.NoSuchProcess, ProcessLookupError):
         pass

@@ -13,6 +13,7 @@ The export contract (written by train, read by serve), under `runs/<run-id>/mode
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 MODEL_FILES = ("model.pt", "model.json", "holdout_predictions.parquet")
@@ -40,7 +41,9 @@ def write_tiny_model(out: Path, steps: int = 150, holdout: int = 360, seed: int 
         opt.step()
     net.eval()
     out.mkdir(parents=True, exist_ok=True)
-    scripted = torch.jit.script(net)
+    with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; the export contract still uses it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(net)
     scripted.save(str(out / "model.pt"))  # type: ignore[no-untyped-call]
     with torch.inference_mode():
         logits = scripted(x[test]).numpy()

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
+from kaic.cluster import ClusterClient
 from kaic.profiles import Profile
 from kaic.results import Outcome, Status
 from kaic.stepkit import StepConfig, StepContext, parse_config
@@ -48,6 +49,17 @@ def make_config(args: argparse.Namespace, profile: Profile) -> Config:
 
 
 def run(config: Config, ctx: StepContext) -> list[Outcome]:
+    client = None
+    if not ctx.profile.is_local:
+        from kaic.cluster import connect
+
+        k = ctx.profile.kubernetes
+        client = connect(k.kubeconfig, k.context, k.in_cluster)
+    return teardown(config, ctx, client)
+
+
+def teardown(config: Config, ctx: StepContext, client: ClusterClient | None) -> list[Outcome]:
+    """The core: local processes always, labelled objects when there is a cluster."""
     from steps.teardown import local
 
     run_id = ctx.run.run_id
@@ -56,13 +68,9 @@ def run(config: Config, ctx: StepContext) -> list[Outcome]:
     problems += [f"port {p} still listening" for p in swept.listening]
     done = [f"stopped {n}" for n, ok in swept.stopped.items() if ok]
     elapsed = swept.elapsed_s
-    client = None
-    if not ctx.profile.is_local:
-        from kaic.cluster import connect
+    if client is not None:
         from steps.teardown import cluster
 
-        k = ctx.profile.kubernetes
-        client = connect(k.kubeconfig, k.context, k.in_cluster)
         cs = cluster.sweep(client, run_id, config.deadline_s, config.poll_s)
         problems += cs.failures + [f"left: {x}" for x in cs.left]
         done.append(f"{cs.deleted} labelled objects deleted across {len(cs.kinds)} kinds")
@@ -89,7 +97,7 @@ def _fingerprint(ctx: StepContext) -> dict[str, Any] | None:
     return fp if isinstance(fp, dict) else None
 
 
-def reclaimed(config: Config, ctx: StepContext, client: Any) -> Outcome:
+def reclaimed(config: Config, ctx: StepContext, client: ClusterClient | None) -> Outcome:
     from steps.teardown import capacity
 
     check = "teardown.capacity_reclaimed"
