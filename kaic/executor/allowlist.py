@@ -107,7 +107,11 @@ SCHEMA: dict[str, dict[str, str | None]] = {
         "resources": NO_EFFECT,
         "securityContext": NO_EFFECT,
     },
-    "Env": {"name": LEAF, "value": LEAF},
+    "Env": {"name": LEAF, "value": LEAF, "valueFrom": "EnvValueFrom"},
+    # Secret and ConfigMap references must be optional: locally there is no Secret store, so the variable
+    # keeps whatever this machine's environment gives it (manifest.py refuses non-optional ones).
+    "EnvValueFrom": {"secretKeyRef": "KeyRef", "configMapKeyRef": "KeyRef"},
+    "KeyRef": {"name": LEAF, "key": LEAF, "optional": LEAF},
     "Step": {
         "name": LEAF,
         "template": LEAF,

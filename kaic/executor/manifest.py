@@ -336,8 +336,14 @@ class _Validator:
                 if body.get(key) is not None and not isinstance(body.get(key), list):
                     self.add(f"{path}.{t.kind}.{key}", "expected a list of strings")
             for e in body.get("env") or []:
-                if "value" not in e:
-                    self.add(f"{path}.{t.kind}.env[{e.get('name')}]", "needs a plain value")
+                where = f"{path}.{t.kind}.env[{e.get('name')}]"
+                refs = list((e.get("valueFrom") or {}).values())
+                if "value" not in e and not refs:
+                    self.add(where, "needs a plain value")
+                elif any(not (isinstance(r, dict) and r.get("optional") is True) for r in refs):
+                    self.add(f"{where}.valueFrom",
+                             "only optional Secret/ConfigMap references run locally (set optional: true; "
+                             "the value then comes from this machine's environment)")
         elif t.kind == "suspend":
             duration = (spec.get("suspend") or {}).get("duration")
             if duration in (None, ""):

@@ -476,7 +476,8 @@ class Engine:
             env = dict(self.env)
             env["TMPDIR"] = str(paths.tmp)
             for e in spec.get("env") or []:
-                env[str(e["name"])] = paths.rewrite(to_text(e.get("value", "")))
+                if "value" in e:  # optional Secret/ConfigMap refs keep this machine's value (if any)
+                    env[str(e["name"])] = paths.rewrite(to_text(e["value"]))
             cwd = paths.local(str(spec["workingDir"])) if spec.get("workingDir") else node_dir
             if spec.get("workingDir"):
                 cwd.mkdir(parents=True, exist_ok=True)

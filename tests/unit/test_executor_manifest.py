@@ -256,3 +256,22 @@ def test_workflow_template_ref_is_resolved_from_given_templates() -> None:
 def test_every_corpus_manifest_is_plain_yaml() -> None:
     # The loader accepts what yaml.safe_load accepts; a sanity check on a literal document.
     assert load_text(yaml.safe_dump(diamond("B && C")), "x.yaml")["kind"] == "Workflow"
+
+
+def test_a_required_secret_reference_is_refused_but_an_optional_one_runs_locally() -> None:
+    from kaic.executor.manifest import prepare
+
+    def wf(optional: bool) -> dict[str, Any]:
+        ref = {"name": "creds", "key": "token", "optional": optional}
+        return {
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "w"},
+            "spec": {"entrypoint": "main", "templates": [{
+                "name": "main",
+                "container": {"image": "x", "command": ["true"],
+                              "env": [{"name": "TOKEN", "valueFrom": {"secretKeyRef": ref}}]},
+            }]},
+        }
+
+    assert prepare(wf(True), {}, "w.yaml").entrypoint == "main"
+    with pytest.raises(ConfigError, match=r"env\[TOKEN\]\.valueFrom: only optional"):
+        prepare(wf(False), {}, "w.yaml")

@@ -289,9 +289,6 @@ def test_pipeline_config_is_frozen_and_forbids_unknown_fields() -> None:
 
 
 # ---- the same template runs locally ------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, raises=ConfigError,
-                   reason="kaic.executor refuses env[].valueFrom; it should take secretKeyRef with optional: "
-                   "true as 'unset' (no Secrets locally). Remove this marker when it does.")
 def test_the_compiled_template_is_accepted_by_the_local_executor(template: dict[str, Any]) -> None:
     manifest = pytest.importorskip("kaic.executor.manifest")
     model = manifest.prepare(template, {"profile": "local"}, "kaic-conformance.workflowtemplate.yaml")
