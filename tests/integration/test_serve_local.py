@@ -22,8 +22,17 @@ from steps.serve.tiny_model import MODEL_FILES, write_tiny_model
 
 pytestmark = pytest.mark.integration
 
-PLAN = exercise.LoadPlan(concurrency=(1, 4), warmup_s=0.2, duration_s=1.0, request_timeout_s=10,
-                         max_requests=100_000, batch=1, parity_batch=64, parity_rtol=1e-3, parity_atol=1e-3)
+PLAN = exercise.LoadPlan(
+    concurrency=(1, 4),
+    warmup_s=0.2,
+    duration_s=1.0,
+    request_timeout_s=10,
+    max_requests=100_000,
+    batch=1,
+    parity_batch=64,
+    parity_rtol=1e-3,
+    parity_atol=1e-3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +51,20 @@ def model(model_dir: Path) -> ExportedModel:
 def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[exercise.Endpoint]:
     """A real ModelServer process, registered like the serve step registers it; stopped in finally."""
     home, run_id, port = tmp_path_factory.mktemp("home"), f"test-{secrets.token_hex(3)}", free_port()
-    proc = localproc.start(run_id, server_command(model_dir, port, 1, 1), name="model-server", port=port,
-                           log=home / "server.log", environ=child_environ(), home=home)
+    proc = localproc.start(
+        run_id,
+        server_command(model_dir, port, 1, 1),
+        name="model-server",
+        port=port,
+        log=home / "server.log",
+        environ=child_environ(),
+        home=home,
+    )
     ep = exercise.Endpoint(HOST, port)
     try:
-        exercise.wait_ready(ep, "digits", 90, lambda: None if proc.poll() is None else
-                            (home / "server.log").read_text()[-2000:])
+        exercise.wait_ready(
+            ep, "digits", 90, lambda: None if proc.poll() is None else (home / "server.log").read_text()[-2000:]
+        )
         yield ep
     finally:
         localproc.stop_all(run_id, grace_s=5, home=home)
@@ -69,8 +86,9 @@ def test_v2_inference_returns_logits_for_a_batch(server: exercise.Endpoint, mode
         assert r.status_code == 200, r.text
         out = r.json()["outputs"][0]
         assert (out["name"], out["shape"], out["datatype"]) == ("logits", [5, 10], "FP32")
-        bad = c.post(v2.infer_path("digits"), content=v2.infer_body([[0.0] * 3], 3),
-                     headers={"Content-Type": "application/json"})
+        bad = c.post(
+            v2.infer_path("digits"), content=v2.infer_body([[0.0] * 3], 3), headers={"Content-Type": "application/json"}
+        )
         assert bad.status_code == 400
         assert "expected [batch, 64]" in bad.text
 
@@ -83,8 +101,7 @@ def test_served_predictions_equal_training_side(server: exercise.Endpoint, model
     assert f"{len(model.holdout or [])}/{len(model.holdout or [])} served predictions" in outcome.message
 
 
-def test_load_at_two_levels_and_metrics_count_every_request(server: exercise.Endpoint,
-                                                           model: ExportedModel) -> None:
+def test_load_at_two_levels_and_metrics_count_every_request(server: exercise.Endpoint, model: ExportedModel) -> None:
     before = exercise.scrape(server, "digits")
     levels = exercise.run_load(server, model, PLAN, lambda _: None)
     after = exercise.scrape(server, "digits")
@@ -123,8 +140,9 @@ def _ctx(home: Path, run_id: str) -> object:
     from kaic.stores.objects import open_store
 
     store = open_store(f"file://{home / 'objects'}", source="test")
-    return StepContext(RunContext(run_id, "0.1.0", datetime.now(UTC), "local"), load_profile("local"), store,
-                       home, "serve")
+    return StepContext(
+        RunContext(run_id, "0.1.0", datetime.now(UTC), "local"), load_profile("local"), store, home, "serve"
+    )
 
 
 def test_the_whole_step_locally_leaves_nothing_running(model_dir: Path, kaic_home: Path) -> None:
@@ -179,3 +197,108 @@ def test_unreachable_server_is_not_ready(kaic_home: Path) -> None:
     with pytest.raises(RuntimeError, match="exited"):
         exercise.wait_ready(exercise.Endpoint(HOST, free_port()), "digits", 5, lambda: "exited with 1")
     assert httpx  # the client library the step uses for small requests
+
+
+class _ServingCluster:
+    """The cluster seam as the serve step sees it: applied objects recorded; the InferenceService turns
+    Ready after a few polls with its address at the real local ModelServer; the Gateway's address is that
+    server too (standing in for the gateway's data plane); HTTPRoutes are Accepted once applied."""
+
+    def __init__(self, ep: exercise.Endpoint, gateway_api: bool, polls_to_ready: int = 3) -> None:
+        self.ep, self.gateway_api, self.polls = ep, gateway_api, polls_to_ready
+        self.applied: list[dict[str, object]] = []
+
+    def api_resources(self) -> list[object]:
+        from kaic.cluster import ApiResource
+
+        out = [ApiResource("serving.kserve.io", "v1beta1", "InferenceService", "inferenceservices", True)]
+        if self.gateway_api:
+            out += [
+                ApiResource("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", True),
+                ApiResource("gateway.networking.k8s.io", "v1", "Gateway", "gateways", True),
+            ]
+        return out
+
+    def apply(self, obj: dict[str, object]) -> dict[str, object]:
+        self.applied.append(obj)
+        return obj
+
+    def get(self, gv: str, plural: str, name: str, namespace: str | None = None) -> dict[str, object] | None:
+        if plural == "gateways":
+            return {
+                "spec": {"listeners": [{"name": "http", "protocol": "HTTP", "port": self.ep.port}]},
+                "status": {"addresses": [{"value": self.ep.host}]},
+            }
+        obj = next((o for o in self.applied if o["metadata"]["name"] == name), None)  # type: ignore[index]
+        if obj is None:
+            return None
+        ok = [{"type": "Accepted", "status": "True"}, {"type": "ResolvedRefs", "status": "True"}]
+        if plural == "httproutes":
+            return {**obj, "status": {"parents": [{"conditions": ok}]}}
+        self.polls -= 1
+        ready = "True" if self.polls <= 0 else "False"
+        return {
+            **obj,
+            "status": {"conditions": [{"type": "Ready", "status": ready}], "address": {"url": self.ep.base_url}},
+        }
+
+
+@pytest.mark.parametrize("gateway_api", [True, False])
+def test_cluster_path_through_the_seam(server: exercise.Endpoint, model: ExportedModel, gateway_api: bool) -> None:
+    from kaic.cluster import RUN_ID_LABEL
+    from kaic.profiles import load_profile
+    from steps.serve.cluster import ClusterServing, serve_on_cluster
+
+    profile = load_profile("eks").model_copy(
+        update={"serving": load_profile("eks").serving.model_copy(update={"gateway": "gateways/inference"})}
+    )
+    fake = _ServingCluster(server, gateway_api)
+    cfg = ClusterServing(
+        "kaic",
+        "kaic-run-x",
+        "s3://kaic/objects/runs/kaic-run-x/model",
+        ready_timeout_s=30,
+        deployment_mode="RawDeployment",
+        workers=1,
+        threads=1,
+        poll_s=0.01,
+    )
+    plan = exercise.LoadPlan((2,), 0.1, 0.5, 10, 100_000, 1, 64, 1e-3, 1e-3)
+    rows = serve_on_cluster(fake, model, plan, cfg, profile, lambda _: None)  # type: ignore[arg-type]
+    status = {o.check_id: o.status for o in rows}
+    assert status["serve.ready"] is Status.PASSED
+    assert status["serve.prediction_parity"] is Status.PASSED
+    assert status["serve.service_metrics"] is Status.PASSED
+    kinds = [o["kind"] for o in fake.applied]
+    assert all(o["metadata"]["labels"][RUN_ID_LABEL] == "kaic-run-x" for o in fake.applied)  # type: ignore[index]
+    route = next(o for o in rows if o.check_id == "serve.gateway_route")
+    if gateway_api:
+        assert kinds == ["InferenceService", "Service", "HTTPRoute"]
+        assert route.status is Status.PASSED, route.message
+        assert "weighted backendRefs [50, 50]" in route.message
+    else:
+        assert kinds == ["InferenceService"]
+        assert route.status is Status.SKIPPED
+        assert "not served" in route.message
+
+
+def test_cluster_path_reports_a_service_that_never_gets_ready(model: ExportedModel) -> None:
+    from kaic.profiles import load_profile
+    from steps.serve.cluster import ClusterServing, serve_on_cluster
+
+    fake = _ServingCluster(exercise.Endpoint(HOST, free_port()), False, polls_to_ready=10**9)
+    cfg = ClusterServing(
+        "kaic",
+        "kaic-run-y",
+        "s3://b/m",
+        ready_timeout_s=0.2,
+        deployment_mode="RawDeployment",
+        workers=1,
+        threads=1,
+        poll_s=0.05,
+    )
+    rows = serve_on_cluster(fake, model, PLAN, cfg, load_profile("eks"), lambda _: None)  # type: ignore[arg-type]
+    assert rows[0].status is Status.FAILED
+    assert "timed out" in rows[0].message
+    assert "Ready=False" in rows[0].message
+    assert {o.status for o in rows[1:]} == {Status.SKIPPED}

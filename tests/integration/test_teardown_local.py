@@ -39,16 +39,24 @@ def _ctx(home: Path, run_id: str) -> StepContext:
     from kaic.stores.objects import open_store
 
     store = open_store(f"file://{home / 'objects'}", source="test")
-    return StepContext(RunContext(run_id, "0.1.0", datetime.now(UTC), "local"), load_profile("local"), store,
-                       home, "teardown")
+    return StepContext(
+        RunContext(run_id, "0.1.0", datetime.now(UTC), "local"), load_profile("local"), store, home, "teardown"
+    )
 
 
 def test_teardown_stops_a_left_behind_model_server_and_frees_its_port(kaic_home: Path, tmp_path: Path) -> None:
     run_id = "kaic-test-crashed-serve"
     model_dir = write_tiny_model(tmp_path / "model", steps=20)
     port = free_port()
-    proc = localproc.start(run_id, server_command(model_dir, port, 1, 1), name="model-server", port=port,
-                           log=tmp_path / "server.log", environ=child_environ(), home=kaic_home)
+    proc = localproc.start(
+        run_id,
+        server_command(model_dir, port, 1, 1),
+        name="model-server",
+        port=port,
+        log=tmp_path / "server.log",
+        environ=child_environ(),
+        home=kaic_home,
+    )
     try:
         wait_ready(Endpoint(HOST, port), "digits", 90, lambda: None if proc.poll() is None else "server exited")
         assert port_listening(port)
@@ -79,8 +87,9 @@ def test_a_group_that_ignores_sigterm_is_killed_children_included(kaic_home: Pat
     run_id = "kaic-test-stubborn"
     port = free_port()
     out = tmp_path / "stubborn.log"
-    proc = localproc.start(run_id, [sys.executable, "-c", STUBBORN, str(port)], name="stubborn", port=port,
-                           log=out, home=kaic_home)
+    proc = localproc.start(
+        run_id, [sys.executable, "-c", STUBBORN, str(port)], name="stubborn", port=port, log=out, home=kaic_home
+    )
     try:
         deadline = time.monotonic() + 30
         while not (out.read_text().strip() and port_listening(port)) and time.monotonic() < deadline:
@@ -95,11 +104,13 @@ def test_a_group_that_ignores_sigterm_is_killed_children_included(kaic_home: Pat
         localproc.stop_all(run_id, grace_s=0.1, home=kaic_home)
 
 
-def test_a_process_that_cannot_be_stopped_fails_the_check(kaic_home: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          tmp_path: Path) -> None:
+def test_a_process_that_cannot_be_stopped_fails_the_check(
+    kaic_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     run_id = "kaic-test-unstoppable"
-    proc = localproc.start(run_id, [sys.executable, "-c", "import time; time.sleep(600)"], name="sleeper",
-                           home=kaic_home)
+    proc = localproc.start(
+        run_id, [sys.executable, "-c", "import time; time.sleep(600)"], name="sleeper", home=kaic_home
+    )
     try:
         monkeypatch.setattr(localproc, "_signal_group", lambda pgid, sig: None)  # signals lost
         deleted, _ = teardown(Config(grace_s=0.2), _ctx(kaic_home, run_id), None)
@@ -113,8 +124,9 @@ def test_a_process_that_cannot_be_stopped_fails_the_check(kaic_home: Path, monke
 
 def test_registry_records_and_refuses_a_duplicate_live_name(kaic_home: Path) -> None:
     run_id = "kaic-test-registry"
-    p = localproc.start(run_id, [sys.executable, "-c", "import time; time.sleep(600)"], name="x", port=1234,
-                        home=kaic_home)
+    p = localproc.start(
+        run_id, [sys.executable, "-c", "import time; time.sleep(600)"], name="x", port=1234, home=kaic_home
+    )
     try:
         (rec,) = localproc.records(run_id, kaic_home)
         assert (rec.pid, rec.pgid, rec.port, rec.name) == (p.pid, p.pid, 1234, "x")

@@ -31,8 +31,9 @@ def test_percentile_edges() -> None:
 
 
 def test_summary_rates_and_errors() -> None:
-    s = loadgen.summarize(4, [1_000_000, 2_000_000, 3_000_000, 4_000_000], errors=1, elapsed_s=2.0,
-                          statuses={200: 4, 500: 1}, total_ok=10)
+    s = loadgen.summarize(
+        4, [1_000_000, 2_000_000, 3_000_000, 4_000_000], errors=1, elapsed_s=2.0, statuses={200: 4, 500: 1}, total_ok=10
+    )
     assert (s.ok, s.attempted, s.rps, s.error_rate) == (4, 5, 2.0, 0.2)
     assert (s.p50_ms, s.mean_ms, s.total_ok) == (2.5, 2.5, 10)
     assert loadgen.summarize(1, [], errors=0, elapsed_s=0).error_rate == 1.0  # nothing answered
@@ -60,13 +61,19 @@ def test_driver_refuses_remote_targets_unless_allowed() -> None:
 
 def test_v2_body_and_response_round_trip() -> None:
     doc = json.loads(v2.infer_body([[1.0, 2.0], [3.0, 4.0]], 2))
-    assert doc["inputs"][0] | {"data": None} == {"name": v2.INPUT_NAME, "shape": [2, 2], "datatype": "FP32",
-                                                 "data": None}
+    assert doc["inputs"][0] | {"data": None} == {
+        "name": v2.INPUT_NAME,
+        "shape": [2, 2],
+        "datatype": "FP32",
+        "data": None,
+    }
     assert doc["inputs"][0]["data"] == [1.0, 2.0, 3.0, 4.0]
     with pytest.raises(ValueError, match="takes 2"):
         v2.infer_body([[1.0]], 2)
-    resp = {"model_name": "digits", "outputs": [{"name": "logits", "shape": [2, 3], "datatype": "FP32",
-                                                 "data": [0, 1, 2, 5, 4, 3]}]}
+    resp = {
+        "model_name": "digits",
+        "outputs": [{"name": "logits", "shape": [2, 3], "datatype": "FP32", "data": [0, 1, 2, 5, 4, 3]}],
+    }
     rows = v2.parse_logits(json.dumps(resp).encode())
     assert rows == [[0, 1, 2], [5, 4, 3]]
     assert [v2.argmax(r) for r in rows] == [2, 0]
@@ -139,8 +146,14 @@ def test_load_outcomes_are_catalogued_rows_per_level() -> None:
     b = loadgen.summarize(4, [], 3, 1.0, {0: 3})
     rows = exercise.load_outcomes([a, b])
     metrics = {o.metric: o for o in rows}
-    assert {"serve_p50_ms@c1", "serve_p95_ms@c1", "serve_p99_ms@c1", "serve_rps@c1", "serve_rps@c4",
-            "serve_error_rate"} <= set(metrics)
+    assert {
+        "serve_p50_ms@c1",
+        "serve_p95_ms@c1",
+        "serve_p99_ms@c1",
+        "serve_rps@c1",
+        "serve_rps@c4",
+        "serve_error_rate",
+    } <= set(metrics)
     assert metrics["serve_error_rate"].value == pytest.approx(3 / 13)
     assert any(o.check_id == "serve.latency" and o.status is Status.ERROR for o in rows)  # c4 never answered
     for o in rows:

@@ -35,8 +35,11 @@ def strict(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     out = {k: strict(v) for k, v in schema.items()}
-    if "properties" in out and not out.get("x-kubernetes-preserve-unknown-fields") \
-            and "additionalProperties" not in out:
+    if (
+        "properties" in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+        and "additionalProperties" not in out
+    ):
         out["additionalProperties"] = False
     return out
 
@@ -53,8 +56,9 @@ def validate(obj: dict[str, Any]) -> None:
 
 
 def _build(profile: str = "eks") -> dict[str, Any]:
-    spec = isvc.IsvcSpec(isvc.isvc_name(RUN), "kaic", RUN, "digits", f"s3://kaic/objects/runs/{RUN}/model",
-                         "ghcr.io/kaic-dev/kaic:0.1.0")
+    spec = isvc.IsvcSpec(
+        isvc.isvc_name(RUN), "kaic", RUN, "digits", f"s3://kaic/objects/runs/{RUN}/model", "ghcr.io/kaic-dev/kaic:0.1.0"
+    )
     return isvc.build_inference_service(spec, load_profile(profile))
 
 
@@ -108,8 +112,12 @@ def test_ready_condition_and_internal_address() -> None:
     obj = _build()
     assert not isvc.isvc_ready(obj)
     assert "no status conditions" in isvc.isvc_not_ready_reason(obj)
-    obj["status"] = {"conditions": [{"type": "PredictorReady", "status": "False", "reason": "ImagePullBackOff"},
-                                    {"type": "Ready", "status": "False"}]}
+    obj["status"] = {
+        "conditions": [
+            {"type": "PredictorReady", "status": "False", "reason": "ImagePullBackOff"},
+            {"type": "Ready", "status": "False"},
+        ]
+    }
     assert not isvc.isvc_ready(obj)
     assert "ImagePullBackOff" in isvc.isvc_not_ready_reason(obj)
     obj["status"]["conditions"][1]["status"] = "True"
@@ -125,12 +133,15 @@ def test_http_route_splits_by_weight_between_predictor_and_split_service() -> No
     assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
     assert route["kind"] == "HTTPRoute"
     assert route["metadata"]["labels"][RUN_ID_LABEL] == RUN
-    assert route["spec"]["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
-                                            "name": "inference-gw", "namespace": "gateways"}]
+    assert route["spec"]["parentRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "inference-gw", "namespace": "gateways"}
+    ]
     rule = route["spec"]["rules"][0]
     assert rule["matches"][0]["path"] == {"type": "PathPrefix", "value": "/v2/models/digits"}
     assert [(b["name"], b["port"], b["weight"]) for b in rule["backendRefs"]] == [
-        ("digits-r1-predictor", 80, 80), ("digits-r1-split", 80, 20)]
+        ("digits-r1-predictor", 80, 80),
+        ("digits-r1-split", 80, 20),
+    ]
     same_ns = isvc.build_http_route("digits-r1", "kaic", RUN, "gw", "digits")
     assert "namespace" not in same_ns["spec"]["parentRefs"][0]
     svc = isvc.build_split_service("digits-r1", "kaic", RUN)
@@ -148,9 +159,15 @@ def test_route_accepted_needs_every_parent_accepted_and_resolved() -> None:
 
 
 def test_gateway_address_from_status_and_http_listener() -> None:
-    gw = {"spec": {"listeners": [{"name": "https", "port": 443, "protocol": "HTTPS"},
-                                 {"name": "http", "port": 8080, "protocol": "HTTP"}]},
-          "status": {"addresses": [{"type": "IPAddress", "value": "10.0.0.7"}]}}
+    gw = {
+        "spec": {
+            "listeners": [
+                {"name": "https", "port": 443, "protocol": "HTTPS"},
+                {"name": "http", "port": 8080, "protocol": "HTTP"},
+            ]
+        },
+        "status": {"addresses": [{"type": "IPAddress", "value": "10.0.0.7"}]},
+    }
     assert isvc.gateway_address(gw) == "http://10.0.0.7:8080"
     gw["spec"]["listeners"][1]["port"] = 80
     assert isvc.gateway_address(gw) == "http://10.0.0.7"

@@ -23,8 +23,9 @@ RUN, OTHER = "kaic-run-a", "kaic-run-b"
 class FakeCluster:
     """Objects kept per (group_version, plural); label selectors of the form k=v; scripted refusals."""
 
-    def __init__(self, served: list[tuple[str, str]], refuse: set[str] | None = None,
-                 sticky: set[str] | None = None) -> None:
+    def __init__(
+        self, served: list[tuple[str, str]], refuse: set[str] | None = None, sticky: set[str] | None = None
+    ) -> None:
         self.served = served
         self.objects: dict[tuple[str, str], list[Obj]] = {k: [] for k in served}
         self.refuse = refuse or set()  # plurals whose deletions the API refuses (403)
@@ -44,12 +45,16 @@ class FakeCluster:
             out.append(ApiResource(group, version, plural.title(), plural, plural != "nodes"))
         return out
 
-    def list(self, group_version: str, plural: str, namespace: str | None = None,
-             label_selector: str | None = None) -> list[Obj]:
+    def list(
+        self, group_version: str, plural: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[Obj]:
         key, _, value = (label_selector or "").partition("=")
-        return [copy.deepcopy(o) for o in self.objects.get((group_version, plural), [])
-                if (namespace is None or o["metadata"].get("namespace") == namespace)
-                and (not key or o["metadata"].get("labels", {}).get(key) == value)]
+        return [
+            copy.deepcopy(o)
+            for o in self.objects.get((group_version, plural), [])
+            if (namespace is None or o["metadata"].get("namespace") == namespace)
+            and (not key or o["metadata"].get("labels", {}).get(key) == value)
+        ]
 
     def get(self, group_version: str, plural: str, name: str, namespace: str | None = None) -> Obj | None:
         return next((o for o in self.list(group_version, plural, namespace) if o["metadata"]["name"] == name), None)
@@ -65,21 +70,26 @@ class FakeCluster:
             raise ClusterError(f"{plural} {name} is forbidden", 403)
         if plural not in self.sticky:
             self.objects[(group_version, plural)] = [
-                o for o in self.objects[(group_version, plural)]
-                if not (o["metadata"]["name"] == name and o["metadata"].get("namespace") == namespace)]
+                o
+                for o in self.objects[(group_version, plural)]
+                if not (o["metadata"]["name"] == name and o["metadata"].get("namespace") == namespace)
+            ]
 
-    def delete_collection(self, group_version: str, plural: str, namespace: str | None,
-                          label_selector: str) -> None:
+    def delete_collection(self, group_version: str, plural: str, namespace: str | None, label_selector: str) -> None:
         self.calls.append(("deletecollection", plural, namespace))
         if plural in self.refuse:
             raise ClusterError(f"deletecollection {plural} is forbidden", 403)
         if plural in self.sticky:
             return
-        doomed = {id(o) for o in self.objects[(group_version, plural)]
-                  if o["metadata"].get("namespace") == namespace and o in self.list(group_version, plural, namespace,
-                                                                                   label_selector)}
-        self.objects[(group_version, plural)] = [o for o in self.objects[(group_version, plural)]
-                                                 if id(o) not in doomed]
+        doomed = {
+            id(o)
+            for o in self.objects[(group_version, plural)]
+            if o["metadata"].get("namespace") == namespace
+            and o in self.list(group_version, plural, namespace, label_selector)
+        }
+        self.objects[(group_version, plural)] = [
+            o for o in self.objects[(group_version, plural)] if id(o) not in doomed
+        ]
 
     def pod_logs(self, name: str, namespace: str) -> str:
         return ""
@@ -158,10 +168,23 @@ def _t4_node() -> Obj:
 
 
 def _gpu_pod(name: str, node: str, phase: str = "Running", gpus: str = "1") -> Obj:
-    return labelled({"kind": "Pod", "metadata": {"name": name, "namespace": "kaic"},
-                     "spec": {"nodeName": node, "containers": [{"name": "c", "resources": {
-                         "limits": {"nvidia.com/gpu": gpus}, "requests": {"nvidia.com/gpu": gpus}}}]},
-                     "status": {"phase": phase}}, RUN)
+    return labelled(
+        {
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": "kaic"},
+            "spec": {
+                "nodeName": node,
+                "containers": [
+                    {
+                        "name": "c",
+                        "resources": {"limits": {"nvidia.com/gpu": gpus}, "requests": {"nvidia.com/gpu": gpus}},
+                    }
+                ],
+            },
+            "status": {"phase": phase},
+        },
+        RUN,
+    )
 
 
 def test_free_accelerators_from_real_node_minus_running_pods() -> None:
@@ -186,13 +209,16 @@ def test_capacity_waits_until_the_run_pod_is_gone() -> None:
     assert waited == 0
 
 
-@pytest.mark.parametrize(("fp", "want"), [
-    ({"accelerator_free": {"nvidia.com/gpu": 8}}, {"nvidia.com/gpu": 8.0}),
-    ({"accelerator_allocatable": {"amd.com/gpu": 4}}, {"amd.com/gpu": 4.0}),
-    ({"gpu_count": 0}, {capacity.LOCAL: 0.0}),
-    ({"gpus": [{"uuid": "GPU-1"}, {"uuid": "GPU-2"}]}, {capacity.LOCAL: 2.0}),
-    ({"cluster": "x"}, None),
-])
+@pytest.mark.parametrize(
+    ("fp", "want"),
+    [
+        ({"accelerator_free": {"nvidia.com/gpu": 8}}, {"nvidia.com/gpu": 8.0}),
+        ({"accelerator_allocatable": {"amd.com/gpu": 4}}, {"amd.com/gpu": 4.0}),
+        ({"gpu_count": 0}, {capacity.LOCAL: 0.0}),
+        ({"gpus": [{"uuid": "GPU-1"}, {"uuid": "GPU-2"}]}, {capacity.LOCAL: 2.0}),
+        ({"cluster": "x"}, None),
+    ],
+)
 def test_expected_capacity_from_fingerprint(fp: dict[str, Any], want: dict[str, float] | None) -> None:
     assert capacity.expected(fp) == want
 
@@ -210,8 +236,9 @@ def _ctx(tmp_path: Any, profile: str = "eks") -> Any:
     from kaic.stores.objects import open_store
 
     store = open_store(f"file://{tmp_path / 'objects'}", source="test")
-    return StepContext(RunContext(RUN, "0.1.0", datetime.now(UTC), "eks"), load_profile(profile), store,
-                       tmp_path / "home", "teardown")
+    return StepContext(
+        RunContext(RUN, "0.1.0", datetime.now(UTC), "eks"), load_profile(profile), store, tmp_path / "home", "teardown"
+    )
 
 
 def test_step_rows_fail_on_a_refused_deletion_and_pass_once_clean(tmp_path: Any) -> None:
@@ -222,8 +249,9 @@ def test_step_rows_fail_on_a_refused_deletion_and_pass_once_clean(tmp_path: Any)
 
     ctx = _ctx(tmp_path)
     node = _t4_node()
-    ctx.store.put_bytes(ctx.key("provision", "fingerprint.json"),
-                        json.dumps({"accelerator_free": {"nvidia.com/gpu": 2}}).encode())
+    ctx.store.put_bytes(
+        ctx.key("provision", "fingerprint.json"), json.dumps({"accelerator_free": {"nvidia.com/gpu": 2}}).encode()
+    )
     fake = _populated(refuse={"jobs"})
     fake.served.append(("v1", "nodes"))
     fake.objects[("v1", "nodes")] = [node]
