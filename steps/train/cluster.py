@@ -18,6 +18,7 @@ from typing import Any
 
 from kaic import checkpoint
 from kaic.cluster import ClusterClient, ClusterError, DeadlineExceededError, Obj, labelled, wait_until
+from kaic.podsecurity import container_security, pod_security
 from kaic.profiles import Profile
 from kaic.stores import ObjectStore
 from kaic.stores.objects import open_store
@@ -28,7 +29,11 @@ LAUNCH_LABEL = "kaic.dev/launch"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 RDZV_PORT = 29400
 TRAINJOB_RUNTIME = "torch-distributed"
-S3_SECRET = "kaic-s3"  # optional Secret with KAIC_S3_* keys (the Helm chart creates it)
+# The Secret the Helm chart documents (objectStore.credentialsSecret; keys endpoint, accessKey, secretKey),
+# read exactly as the workflow's step pods read it (pipelines/conformance.py ENV); optional, like there.
+S3_SECRET = "kaic-object-store"
+S3_SECRET_KEYS = (("KAIC_S3_ENDPOINT", "endpoint"), ("KAIC_S3_ACCESS_KEY", "accessKey"),
+                  ("KAIC_S3_SECRET_KEY", "secretKey"))
 
 
 def names(run_id: str, launch: str) -> str:
@@ -47,7 +52,9 @@ def _labels(run_id: str, launch: str, profile: Profile) -> dict[str, str]:
 
 def _env() -> list[dict[str, Any]]:
     return [{"name": "OMP_NUM_THREADS", "value": "1"}, {"name": "CUBLAS_WORKSPACE_CONFIG", "value": ":4096:8"},
-            {"name": "PYTHONUNBUFFERED", "value": "1"}]
+            {"name": "PYTHONUNBUFFERED", "value": "1"}] + [
+        {"name": var, "valueFrom": {"secretKeyRef": {"name": S3_SECRET, "key": key, "optional": True}}}
+        for var, key in S3_SECRET_KEYS]
 
 
 def _resources(profile: Profile, per_worker: int) -> dict[str, Any]:
@@ -81,13 +88,14 @@ def indexed_job(run_id: str, launch: str, profile: Profile, spec: WorkerSpec, wo
     pod_labels = {LAUNCH_LABEL: launch, "kaic.dev/job": name}
     container = {
         "name": "worker", "image": profile.image, "imagePullPolicy": "IfNotPresent", "command": command,
-        "env": _env(), "envFrom": [{"secretRef": {"name": S3_SECRET, "optional": True}}],
+        "env": _env(),
         "ports": [{"containerPort": RDZV_PORT, "name": "rendezvous"}],
         "resources": _resources(profile, spec.accelerators_per_worker),
+        "securityContext": container_security(),
     }
     pod_spec: dict[str, Any] = {
         "subdomain": name, "restartPolicy": "Never", "serviceAccountName": profile.kubernetes.service_account,
-        "containers": [container],
+        "securityContext": pod_security(), "containers": [container],
     }
     if profile.accelerator.node_selector:
         pod_spec["nodeSelector"] = dict(profile.accelerator.node_selector)

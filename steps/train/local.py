@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ from steps.train.spec import WorkerSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POLL_S = 0.05
+_EXC_LINE = re.compile(r"^(\[rank\d+\]:\s*)?[\w.]+(Error|Exception): ")
 
 
 def free_port() -> int:
@@ -58,10 +60,14 @@ def worker_environ(base: Mapping[str, str], extra: Mapping[str, str] | None = No
 
 
 def _tail(path: Path, n: int = 1500) -> str:
+    """The last worker exception line in a log (torchrun's own ChildFailedError summary skipped), else its tail."""
     try:
-        return path.read_text(errors="replace")[-n:].strip()
+        text = path.read_text(errors="replace")
     except OSError:
         return ""
+    errors = [ln.strip() for ln in text.splitlines()
+              if _EXC_LINE.match(ln.strip()) and "ChildFailedError" not in ln]
+    return errors[-1] if errors else text[-n:].strip()
 
 
 @dataclass
