@@ -23,6 +23,7 @@ from kaic.cluster import (
     run_selector,
     wait_until,
 )
+from kaic.podsecurity import container_security, pod_security
 from kaic.results import Outcome, Status
 
 MARKER = "KAIC-PROBE-DONE"
@@ -87,9 +88,10 @@ def probe_pod(name: str, s: PodSettings, devices: int, hold_s: float = 0, probe:
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 1,
             "automountServiceAccountToken": False,
+            "securityContext": pod_security(),
             "containers": [{
                 "name": "probe", "image": s.image, "command": ["sh", "-c", command], "resources": resources,
-                "securityContext": {"allowPrivilegeEscalation": False},
+                "securityContext": container_security(),
             }],
         },
     }

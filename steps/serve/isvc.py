@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kaic.cluster import RUN_ID_LABEL, Obj, labelled
+from kaic.podsecurity import container_security, pod_security
 from kaic.profiles import Profile
 
 ISVC_GROUP_VERSION = "serving.kserve.io/v1beta1"
@@ -79,6 +80,7 @@ def build_inference_service(spec: IsvcSpec, profile: Profile) -> Obj:
         "env": [{"name": "STORAGE_URI", "value": spec.storage_uri}],
         "ports": [{"containerPort": PORT, "name": "http1", "protocol": "TCP"}],
         "resources": resources,
+        "securityContext": container_security(),
         "readinessProbe": {
             "httpGet": {"path": f"/v2/models/{spec.model}/ready", "port": PORT},
             "periodSeconds": 2,
@@ -89,6 +91,7 @@ def build_inference_service(spec: IsvcSpec, profile: Profile) -> Obj:
         "minReplicas": 1,
         "maxReplicas": 1,  # one pod, so /metrics of the Service is the pod that served every request
         "serviceAccountName": profile.kubernetes.service_account,
+        "securityContext": pod_security(),
         "labels": {RUN_ID_LABEL: spec.run_id},  # propagated to the predictor's pods
         "containers": [container],
     }
