@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 # (group_version, plural). Owners first, so their controllers stop recreating children; pods last.
+# No Secrets or ConfigMaps: kaic creates none, and sweeping them in every namespace would need the steps'
+# ClusterRole to read every Secret and ConfigMap of the cluster (charts/kaic/files/rbac/cluster-read.yaml).
 CREATED_KINDS: tuple[tuple[str, str], ...] = (
     ("serving.kserve.io/v1beta1", "inferenceservices"),
     ("gateway.networking.k8s.io/v1", "httproutes"),
@@ -15,8 +17,6 @@ CREATED_KINDS: tuple[tuple[str, str], ...] = (
     ("resource.k8s.io/v1", "resourceclaims"),
     ("resource.k8s.io/v1", "resourceclaimtemplates"),
     ("v1", "services"),
-    ("v1", "configmaps"),
-    ("v1", "secrets"),
     ("v1", "persistentvolumeclaims"),
     ("v1", "pods"),
 )
