@@ -6,7 +6,7 @@ KAIC := $(VENV)/bin/kaic
 PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 
-.PHONY: help install run test test-unit lint typecheck golden check-golden ci clean
+.PHONY: help install run test test-unit lint typecheck golden check-golden chart-workflows check-chart ci clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,9 +30,12 @@ test: install ## run the test suite (unit + integration; e2e and gpu tests skip 
 test-unit: install ## run only the fast unit tier
 	$(VENV)/bin/pytest -q -m unit $(PYTEST_ARGS)
 
-lint: install ## ruff (lint + import order) and the generated-files checks
+lint: install ## ruff, hadolint, the generated-files checks and the offline deployment checks
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/hadolint images/*.Dockerfile && echo "hadolint: images/*.Dockerfile clean"
 	$(MAKE) --no-print-directory check-golden
+	$(MAKE) --no-print-directory check-chart
+	$(PY) scripts/verify_deploy.py
 
 typecheck: install ## mypy --strict on kaic, steps and pipelines
 	$(VENV)/bin/mypy
@@ -43,6 +46,14 @@ golden: install ## regenerate the compiled-workflow golden files on purpose
 check-golden: install ## fail when `kaic compile` output differs from tests/golden
 	@tmp=$$(mktemp -d) && $(KAIC) compile --out $$tmp >/dev/null && diff -ru tests/golden $$tmp && rm -rf $$tmp \
 	  && echo "golden files are current"
+
+chart-workflows: install ## regenerate the chart's copy of the compiled workflows (charts/kaic/files/workflows)
+	$(KAIC) compile --out charts/kaic/files/workflows
+
+check-chart: install ## fail when `kaic compile` output differs from the chart's copy
+	@tmp=$$(mktemp -d) && $(KAIC) compile --out $$tmp >/dev/null && diff -ru charts/kaic/files/workflows $$tmp \
+	  && rm -rf $$tmp && echo "chart workflows are current" \
+	  || { rm -rf $$tmp; echo "charts/kaic/files/workflows is stale: run make chart-workflows"; exit 1; }
 
 ci: lint typecheck test ## what CI runs
 
