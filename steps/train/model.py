@@ -7,6 +7,7 @@ and the parameter fingerprint used to prove bitwise equality.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import TYPE_CHECKING, Any
 
@@ -36,14 +37,21 @@ def flops_per_sample(hidden: int) -> float:
 
 def batch_indices(step: int, n_train: int, batch_size: int, seed: int) -> npt.NDArray[np.int64]:
     """Global batch of `step`: epoch e = step // steps_per_epoch shuffles with seed (seed, e); drop-last."""
-    import numpy as np
-
     per_epoch = n_train // batch_size
     if per_epoch < 1:
         raise ValueError(f"batch size {batch_size} exceeds the {n_train} training rows")
     epoch, within = divmod(step, per_epoch)
-    perm = np.random.default_rng([seed, epoch]).permutation(n_train)
-    return perm[within * batch_size:(within + 1) * batch_size].astype(np.int64)
+    perm = _permutation(n_train, seed, epoch)
+    return perm[within * batch_size:(within + 1) * batch_size]
+
+
+@functools.lru_cache(maxsize=2)
+def _permutation(n: int, seed: int, epoch: int) -> npt.NDArray[np.int64]:
+    import numpy as np
+
+    out: npt.NDArray[np.int64] = np.random.default_rng([seed, epoch]).permutation(n).astype(np.int64)
+    out.setflags(write=False)
+    return out
 
 
 def rank_slice(indices: npt.NDArray[np.int64], rank: int, world_size: int) -> npt.NDArray[np.int64]:
