@@ -111,7 +111,7 @@ def reclaimed(config: Config, ctx: StepContext, client: ClusterClient | None) ->
     if want is None:
         return Outcome.skipped(
             check,
-            f"{where} records no accelerator counts ({', '.join(capacity.MAP_KEYS)}, gpu_count or gpus)",
+            f"{where} records no accelerator counts (no 'allocatable' map)",
         )
     if not any(want.values()):
         where_ = "CPU-only machine" if client is None else "cluster"
@@ -121,7 +121,7 @@ def reclaimed(config: Config, ctx: StepContext, client: ClusterClient | None) ->
         missing = capacity.shortfall({capacity.LOCAL: sum(want.values())}, have)
         waited = 0.0
     else:
-        missing, waited = capacity.wait_cluster(client, want, config.reclaim_timeout_s, config.poll_s)
+        missing, waited = capacity.wait_cluster(client, ctx.run.run_id, want, config.reclaim_timeout_s, config.poll_s)
     if missing:
         gaps = ", ".join(f"{r}: {h:g} free of {w:g}" for r, (w, h) in missing.items())
         return Outcome(

@@ -1,11 +1,12 @@
 """Is accelerator capacity back to what provision saw?
 
-Provision records `runs/<run-id>/provision/fingerprint.json`. Teardown reads from it the accelerators
-that were free then, as a map resource name -> count, from the first of these keys present:
-`accelerator_free`, `accelerator_allocatable`, `accelerators` (on this machine: `gpu_count` or a `gpus`
-list). On a cluster, free now = sum of nodes' allocatable minus the requests of pods not yet finished,
-polled until it is back to at least the recorded figure (deadline); locally, the GPUs NVML (or
-`nvidia-smi`) sees now are counted. A CPU-only machine has nothing to reclaim: skipped, with that reason.
+Provision records `runs/<run-id>/provision/fingerprint.json`, whose `allocatable` maps each accelerator
+resource name to the total the nodes advertised then (empty on a machine without accelerators). On a
+cluster, free for this run = the nodes' allocatable minus what this run's own pods (labelled with its run id,
+scheduled, not finished) still hold, polled until every resource is back to at least the recorded figure
+(deadline): a pod that will not let go, a device the plugin stopped advertising, or a node that left with its
+GPUs shows here. Other tenants' pods do not count (they use allocatable, they do not remove it). Locally, the
+GPUs NVML (or `nvidia-smi`) sees now are counted. A CPU-only machine has nothing to reclaim: skipped.
 """
 
 from __future__ import annotations
@@ -14,34 +15,28 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kaic.cluster import ClusterClient, Obj
+from kaic.cluster import ClusterClient, Obj, run_selector
 from kaic.hardware.resources import is_accelerator, parse_quantity
 
-MAP_KEYS = ("accelerator_free", "accelerator_allocatable", "accelerators")
 LOCAL = "local-gpus"
 
 
 def expected(fp: dict[str, Any]) -> dict[str, float] | None:
-    """Accelerators free at provision time, {resource: count}; None when the fingerprint does not say."""
-    for key in MAP_KEYS:
-        v = fp.get(key)
-        if isinstance(v, dict) and v and all(isinstance(n, int | float) for n in v.values()):
-            return {str(k): float(n) for k, n in v.items()}
-    if isinstance(fp.get("gpu_count"), int):
-        return {LOCAL: float(fp["gpu_count"])}
-    if isinstance(fp.get("gpus"), list):
-        return {LOCAL: float(len(fp["gpus"]))}
+    """Accelerators allocatable at provision time, {resource: count}; None when the fingerprint does not say."""
+    v = fp.get("allocatable")
+    if isinstance(v, dict) and all(isinstance(n, int | float) for n in v.values()):
+        return {str(k): float(n) for k, n in v.items()}
     return None
 
 
-def free_on_cluster(nodes: list[Obj], pods: list[Obj]) -> dict[str, float]:
-    """Accelerators allocatable on nodes minus those requested by pods that are not finished."""
+def free_on_cluster(nodes: list[Obj], run_pods: list[Obj]) -> dict[str, float]:
+    """Accelerators allocatable on the nodes minus those this run's unfinished, scheduled pods request."""
     free: dict[str, float] = {}
     for n in nodes:
         for res, q in ((n.get("status") or {}).get("allocatable") or {}).items():
             if is_accelerator(res):
                 free[res] = free.get(res, 0.0) + parse_quantity(q)
-    for p in pods:
+    for p in run_pods:
         if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed") or not (p.get("spec") or {}).get(
             "nodeName"
         ):
@@ -62,6 +57,7 @@ def shortfall(want: dict[str, float], have: dict[str, float]) -> dict[str, tuple
 
 def wait_cluster(
     client: ClusterClient,
+    run_id: str,
     want: dict[str, float],
     deadline_s: float,
     poll_s: float = 2.0,
@@ -71,7 +67,8 @@ def wait_cluster(
     """Poll until every resource is back (or the deadline); (shortfall, seconds waited)."""
     started = clock()
     while True:
-        missing = shortfall(want, free_on_cluster(client.list("v1", "nodes"), client.list("v1", "pods")))
+        pods = client.list("v1", "pods", label_selector=run_selector(run_id))
+        missing = shortfall(want, free_on_cluster(client.list("v1", "nodes"), pods))
         if not missing or clock() - started >= deadline_s:
             return missing, clock() - started
         sleep(poll_s)

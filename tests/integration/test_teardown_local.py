@@ -61,7 +61,7 @@ def test_teardown_stops_a_left_behind_model_server_and_frees_its_port(kaic_home:
         wait_ready(Endpoint(HOST, port), "digits", 90, lambda: None if proc.poll() is None else "server exited")
         assert port_listening(port)
         ctx = _ctx(kaic_home, run_id)
-        ctx.store.put_bytes(ctx.key("provision", "fingerprint.json"), json.dumps({"gpu_count": 0}).encode())
+        ctx.store.put_bytes(ctx.key("provision", "fingerprint.json"), json.dumps({"allocatable": {}}).encode())
         deleted, reclaimed = teardown(Config(grace_s=5), ctx, None)
         assert deleted.status is Status.PASSED, deleted.message
         assert "stopped model-server" in deleted.message

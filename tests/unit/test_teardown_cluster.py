@@ -187,7 +187,7 @@ def _gpu_pod(name: str, node: str, phase: str = "Running", gpus: str = "1") -> O
     )
 
 
-def test_free_accelerators_from_real_node_minus_running_pods() -> None:
+def test_free_accelerators_from_real_node_minus_the_runs_running_pods() -> None:
     node = _t4_node()
     name = node["metadata"]["name"]
     assert capacity.free_on_cluster([node], []) == {"nvidia.com/gpu": 2.0}
@@ -201,10 +201,10 @@ def test_capacity_waits_until_the_run_pod_is_gone() -> None:
     fake.add("v1", "nodes", node)
     fake.add("v1", "pods", _gpu_pod("predictor", node["metadata"]["name"]))
     timing = _no_wait()
-    missing, _ = capacity.wait_cluster(fake, {"nvidia.com/gpu": 2.0}, deadline_s=4, poll_s=1, **timing)
+    missing, _ = capacity.wait_cluster(fake, RUN, {"nvidia.com/gpu": 2.0}, deadline_s=4, poll_s=1, **timing)
     assert missing == {"nvidia.com/gpu": (2.0, 1.0)}
     fake.objects[("v1", "pods")].clear()
-    missing, waited = capacity.wait_cluster(fake, {"nvidia.com/gpu": 2.0}, deadline_s=4, poll_s=1, **timing)
+    missing, waited = capacity.wait_cluster(fake, RUN, {"nvidia.com/gpu": 2.0}, deadline_s=4, poll_s=1, **timing)
     assert missing == {}
     assert waited == 0
 
@@ -212,10 +212,11 @@ def test_capacity_waits_until_the_run_pod_is_gone() -> None:
 @pytest.mark.parametrize(
     ("fp", "want"),
     [
-        ({"accelerator_free": {"nvidia.com/gpu": 8}}, {"nvidia.com/gpu": 8.0}),
-        ({"accelerator_allocatable": {"amd.com/gpu": 4}}, {"amd.com/gpu": 4.0}),
-        ({"gpu_count": 0}, {capacity.LOCAL: 0.0}),
-        ({"gpus": [{"uuid": "GPU-1"}, {"uuid": "GPU-2"}]}, {capacity.LOCAL: 2.0}),
+        ({"allocatable": {"nvidia.com/gpu": 8}}, {"nvidia.com/gpu": 8.0}),
+        ({"allocatable": {"amd.com/gpu": 4, "nvidia.com/mig-1g.10gb": 7}},
+         {"amd.com/gpu": 4.0, "nvidia.com/mig-1g.10gb": 7.0}),
+        ({"allocatable": {}}, {}),  # what provision writes on a machine without accelerators
+        ({"allocatable": {"nvidia.com/gpu": "8"}}, None),
         ({"cluster": "x"}, None),
     ],
 )
@@ -250,7 +251,7 @@ def test_step_rows_fail_on_a_refused_deletion_and_pass_once_clean(tmp_path: Any)
     ctx = _ctx(tmp_path)
     node = _t4_node()
     ctx.store.put_bytes(
-        ctx.key("provision", "fingerprint.json"), json.dumps({"accelerator_free": {"nvidia.com/gpu": 2}}).encode()
+        ctx.key("provision", "fingerprint.json"), json.dumps({"allocatable": {"nvidia.com/gpu": 2}}).encode()
     )
     fake = _populated(refuse={"jobs"})
     fake.served.append(("v1", "nodes"))
