@@ -21,7 +21,7 @@ from kaic.errors import ConfigError
 
 SEARCH_HINTS = (
     "tags.platform = 'eks'",
-    "tags.platform IN ('eks', 'gke')",
+    "tags.platform != 'local'",
     "tags.accelerator LIKE '%H100%'",
     "tags.`kaic.step` = 'train' AND metrics.holdout_accuracy > 0.9",
 )
