@@ -13,6 +13,7 @@ checkpoint, and TrainJob), serve (InferenceService, Gateway lookup, split Servic
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import tempfile
 from collections.abc import Callable
@@ -181,7 +182,11 @@ def teardown(client: ScopedRecorder) -> None:
     swept = cluster.sweep(client, RUN_ID, deadline_s=5, poll_s=0.5, clock=clock, sleep=sleep)
     if swept.failures or swept.left or not swept.deleted:
         raise RuntimeError(f"teardown sweep: deleted {swept.deleted}, failures {swept.failures}, left {swept.left}")
-    capacity.wait_cluster(client, {"nvidia.com/gpu": 1.0}, 5, 0.5, clock, sleep)
+    kwargs: dict[str, Any] = {"want": {"nvidia.com/gpu": 1.0}, "deadline_s": 5, "poll_s": 0.5, "clock": clock,
+                              "sleep": sleep}
+    if "run_id" in inspect.signature(capacity.wait_cluster).parameters:  # newer: ignores the run's own pods
+        kwargs["run_id"] = RUN_ID
+    capacity.wait_cluster(client, **kwargs)
 
 
 def record_run(nodes: list[Obj]) -> dict[str, set[ScopedCall]]:

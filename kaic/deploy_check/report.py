@@ -78,12 +78,11 @@ def manifest_rows() -> list[Row]:
         kind = str(obj.get("kind"))
         try:
             against, problems = validate(obj)
+            key = (kind, against)
+            counts[key] = counts.get(key, 0) + 1
+            by_kind.setdefault(key, []).extend(f"{label}: {p}" for p in problems)
         except SkippedError as exc:
             skipped[kind] = str(exc)
-            continue
-        key = (kind, against)
-        counts[key] = counts.get(key, 0) + 1
-        by_kind.setdefault(key, []).extend(f"{label}: {p}" for p in problems)
         spec = pss.pod_spec_of(obj)
         if spec is None:
             if kind == "TrainJob":
