@@ -57,8 +57,11 @@ SERVE: tuple[CheckSpec, ...] = (
               metrics=(MetricSpec("serve_rps@", "req/s", HI),)),
     CheckSpec("serve.error_rate", "serve", "Error rate under load", A, level=Level.MUST,
               metrics=(MetricSpec("serve_error_rate", "ratio", LO),)),
-    CheckSpec("serve.service_metrics", "serve", "Server exposes request count and latency metrics", A,
-              "ai_service_metrics", metrics=(MetricSpec("serve_metrics_requests_counted", "requests"),)),
+    CheckSpec("serve.service_metrics", "serve", "The model server exposes request count and latency metrics", A,
+              level=Level.MUST, metrics=(MetricSpec("serve_metrics_requests_counted", "requests"),)),
+    CheckSpec("serve.metrics_collected", "serve",
+              "The platform's monitoring collected the served model's request count and latency", A,
+              "ai_service_metrics", metrics=(MetricSpec("serve_metrics_requests_collected", "requests"),)),
     CheckSpec("serve.gateway_route", "serve", "Inference traffic routed through a Gateway API HTTPRoute", A,
               "ai_inference"),
 )

@@ -105,6 +105,10 @@ class Serving(_Model):
     warmup_s: float = Field(1, ge=0)
     gateway: str | None = None  # Gateway name to attach an HTTPRoute to, where Gateway API is present
     timeout_s: float = Field(600, gt=0)
+    # The cluster monitoring's Prometheus HTTP API, to prove it collected the served model's metrics
+    # (ai_service_metrics), e.g. http://prometheus-operated.monitoring.svc:9090
+    prometheus_url: str | None = None
+    metrics_collect_timeout_s: float = Field(120, gt=0)  # a scrape interval or two
 
 
 class Profile(_Model):

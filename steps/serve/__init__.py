@@ -124,7 +124,7 @@ def run(config: Config, ctx: StepContext) -> list[Outcome]:
     if ctx.profile.is_local:
         from steps.serve.local import serve_locally
 
-        return serve_locally(
+        local = serve_locally(
             model,
             plan,
             run_id=ctx.run.run_id,
@@ -135,6 +135,11 @@ def run(config: Config, ctx: StepContext) -> list[Outcome]:
             threads=config.threads,
             log=ctx.log,
         )
+        return [*local, Outcome.skipped(
+            "serve.metrics_collected",
+            "local platform: no monitoring system collects metrics here (serve.service_metrics shows the "
+            "server exposes them; a cluster's Prometheus must collect them for ai_service_metrics)",
+        )]
     storage_uri = ctx.store.uri(prefix)
     if storage_uri.startswith("file://"):
         reason = (

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from kaic.cluster import ClusterClient, DeadlineExceededError, Obj, wait_until
 from kaic.profiles import Profile
 from kaic.results import Outcome, Status
-from steps.serve import isvc
+from steps.serve import isvc, prom
 from steps.serve.exercise import Endpoint, LoadPlan, exercise, not_run
 from steps.serve.export import ExportedModel
 
@@ -93,6 +93,8 @@ def serve_on_cluster(
     route, via = gateway_route(client, name, model.name, cfg, profile, log, clock, sleep)
     checks = exercise(via or direct, direct, model, plan, log)
     out += checks
+    out.append(prom.collection_outcome(checks, profile.serving.prometheus_url, model.name, ns,
+                                       profile.serving.metrics_collect_timeout_s))
     out.append(route if via is None else judge_route(route, checks))
     return out
 

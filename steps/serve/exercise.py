@@ -239,6 +239,7 @@ LOAD_CHECKS = (
     "serve.throughput",
     "serve.error_rate",
     "serve.service_metrics",
+    "serve.metrics_collected",
 )
 
 

@@ -60,6 +60,7 @@ OUTCOMES: dict[str, list[Outcome]] = {
     "serve": [
         Outcome("serve.ready", P, "", metric="serve_time_to_ready_s", value=4.2, unit="s"),
         Outcome("serve.service_metrics", P, "request_count and request_latency exposed on /metrics"),
+        Outcome("serve.metrics_collected", P, "prometheus: sum(request_predict_seconds_count) = 2800"),
         Outcome("serve.gateway_route", S, "no Accepted GatewayClass to route through"),
         Outcome.measured("serve.latency", "serve_p99_ms@c16", 18.75, "ms"),
     ],
@@ -95,7 +96,7 @@ def test_report_model_derives_status_and_verdicts(report: Report) -> None:
     assert verdicts["accelerator_metrics"] is Verdict.ERROR
     assert verdicts["gpu_sharing"] is Verdict.UNVERIFIED
     assert verdicts["disaggregated_inference"] is Verdict.UNVERIFIED  # attestation skipped
-    assert verdicts["ai_service_metrics"] is Verdict.VERIFIED  # the served model's metrics were scraped
+    assert verdicts["ai_service_metrics"] is Verdict.VERIFIED  # the cluster's Prometheus collected them
     assert verdicts["high_performance_networking"] is Verdict.NOT_CHECKED
     assert [s.id for s in report.listed] == [
         "dra_support", "driver_runtime_management", "gpu_sharing", "virtualized_accelerator",
