@@ -54,6 +54,13 @@ def _sink(ctx: StepContext) -> ResultSink:
 
 
 def run(config: Config, ctx: StepContext) -> list[Outcome]:
+    template = Path(config.template) if config.template else None
+    render(ctx, config.k8s_version, template)
+    return []
+
+
+def render(ctx: StepContext, k8s_version: str | None = None, template_path: Path | None = None) -> list[Path]:
+    """Every report for the rows staged so far, into the run's report folder and the object store."""
     from kaic.reports import product
     from kaic.reports.writer import write_reports
 
@@ -62,26 +69,31 @@ def run(config: Config, ctx: StepContext) -> list[Outcome]:
     if not rows:
         where = ctx.store.uri(ctx.key("rows"))
         raise ConfigError(f"run {run_id!r}: no staged rows to report on under {where}")
-    template = product.read_template(Path(config.template)) if config.template else None
-    report, paths = write_reports(rows, report_dir(ctx), ["all"], config.k8s_version, template)
+    template = product.read_template(template_path) if template_path else None
+    report, paths = write_reports(rows, report_dir(ctx), ["all"], k8s_version, template)
     for path in paths:
         ctx.store.put_file(ctx.key("report", path.name), path)
     ctx.log(f"{len(paths)} reports for {len(rows)} rows (CNCF v{report.k8s_version}) in {report_dir(ctx)}, "
             f"uploaded to {ctx.store.uri(ctx.key('report'))}")
-    return []
+    return paths
 
 
-def finish(config: Config, ctx: StepContext) -> tuple[int, list[Path]]:
-    """After this step's rows are staged: publish the run, point at the report, exit by the whole run."""
+def publish(ctx: StepContext) -> list[Path]:
+    """Publish the run's rows to the results dataset (atomic; again replaces), print where the report is,
+    and return the report files to log on the MLflow parent run."""
     from kaic.reports import html
 
-    sink = _sink(ctx)
-    rows = sink.staged(ctx.run.run_id)
-    ctx.log(f"run published: {sink.publish(ctx.run.run_id)}")
+    ctx.log(f"run published: {_sink(ctx).publish(ctx.run.run_id)}")
     out = report_dir(ctx)
     artifacts = sorted(p for p in out.iterdir() if p.is_file() and not p.name.startswith(".")) \
         if out.is_dir() else []
     page = out / html.FILENAME
     if page.is_file():
         print(f"report: {page.resolve()}", flush=True)
-    return exit_code(rows), artifacts
+    return artifacts
+
+
+def finish(config: Config, ctx: StepContext) -> tuple[int, list[Path]]:
+    """After this step's rows are staged: publish the run, point at the report, exit by the whole run."""
+    artifacts = publish(ctx)
+    return exit_code(_sink(ctx).staged(ctx.run.run_id)), artifacts

@@ -7,19 +7,23 @@
 3. Check: no labelled object, no process of the run alive, no registered port still listening
    (`teardown.deleted`, with `teardown_time_s`); accelerators free again as provision recorded them
    (`teardown.capacity_reclaimed`, with `reclaim_time_s`). A refused deletion is a failed check.
+4. Teardown runs after the report step (onExit), so once its own rows are staged it renders the run's
+   reports again and republishes the run (`finish`): the reports and the results dataset then hold every
+   step's rows, teardown's included. Its exit code is its own rows'.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
 from kaic.cluster import ClusterClient
 from kaic.profiles import Profile
-from kaic.results import Outcome, Status
+from kaic.results import Outcome, Status, exit_code
 from kaic.stepkit import StepConfig, StepContext, parse_config
 
 NAME = "teardown"
@@ -46,6 +50,19 @@ def make_config(args: argparse.Namespace, profile: Profile) -> Config:
         "reclaim_timeout_s": args.reclaim_timeout_s,
     }
     return parse_config(Config, values, "kaic step teardown flags")
+
+
+def finish(config: Config, ctx: StepContext) -> tuple[int, list[Path]]:
+    """Reports and the published run include teardown's rows (when other steps of the run left rows)."""
+    from steps import report
+
+    assert ctx.sink is not None, "execute_step gives every step the run's result sink"
+    staged = ctx.sink.staged(ctx.run.run_id)
+    own = [r for r in staged if r.step == NAME]
+    if all(r.step in (NAME, report.NAME) for r in staged):
+        return exit_code(own), []  # teardown on its own: nothing to report on
+    report.render(ctx)
+    return exit_code(own), report.publish(ctx)
 
 
 def run(config: Config, ctx: StepContext) -> list[Outcome]:
