@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn, Protocol
 
+import kaic
 from kaic import __version__
 from kaic.errors import ConfigError
 
@@ -50,7 +51,8 @@ def _load(name: str) -> CommandModule:
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
-    parser = _Parser(prog="kaic", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="kaic", description=kaic.__doc__,
+                     epilog="`kaic COMMAND --help` for a command's options. Docs: docs/ in the repository.")
     parser.add_argument("--version", action="version", version=f"kaic {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     wanted = next((a for a in argv if not a.startswith("-")), None)

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kaic import env
 from kaic.stores import ObjectNotFound, ObjectStore
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-SOURCE_DIR = Path(__file__).resolve().parents[1] / "datasets" / "digits"
+# The repository's datasets/ folder, or $KAIC_DATASETS where the code is installed without it (the images).
+SOURCE_DIR = Path(env.KAIC_DATASETS.get() or Path(__file__).resolve().parents[1] / "datasets") / "digits"
 PARQUET = "digits.parquet"
 SUITE = "expectations.json"
 DATA_DIR = "data"  # under runs/<run-id>/
