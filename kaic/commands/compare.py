@@ -71,7 +71,7 @@ def write_atomic(target: Path, text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from kaic.compare.core import compare
-    from kaic.compare.dataset import load_results
+    from kaic.compare.dataset import load_for_compare
 
     since = parse_date(args.since) if args.since else None
     if args.last is not None and args.last < 1:
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     uri = args.results or env.results_uri()
     source = "--results" if args.results else "$KAIC_RESULTS" if env.KAIC_RESULTS.get() else "default results"
 
-    table = load_results(uri, source=source, since=since.date() if since else None)
+    table = load_for_compare(uri, source=source, since=since.date() if since else None, by=args.by)
     comparison = compare(table, by=args.by, baseline=args.baseline, since=since, last=args.last,
                          keep_history=html_out is not None)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -118,6 +119,47 @@ class Comparison:
 DEFAULT_RULE = RegressionRule()
 
 
+@dataclass(frozen=True)
+class _Runs:
+    """Every run in the table: its group, start and rank, plus the run index of each row."""
+
+    ids: list[str]
+    groups: list[str]
+    started: list[datetime]
+    first_row: np.ndarray  # a row of each run (its metadata columns are taken from there)
+    rank: np.ndarray  # per run: 0 = its group's latest, 1 = the one before...
+    row_run: np.ndarray  # per row: index into the lists above
+
+    def row_rank(self) -> np.ndarray:
+        return np.asarray(self.rank[self.row_run])
+
+
+def _index_runs(table: pa.Table) -> _Runs:
+    """Two hash passes over run_id and O(rows) numpy; Python only loops over runs."""
+    ids = pc.unique(table["run_id"])
+    row_run = pc.index_in(table["run_id"], value_set=ids).to_numpy(zero_copy_only=False).astype(np.int64)
+    first = np.empty(len(ids), dtype=np.int64)
+    first[row_run[::-1]] = np.arange(len(row_run) - 1, -1, -1)  # first occurrence of each run
+    take = pa.array(first)
+    groups = table["group"].take(take).to_pylist()
+    started = table["started_at"].take(take).to_pylist()
+    run_ids = ids.to_pylist()
+    order = sorted(range(len(run_ids)), key=lambda i: (groups[i], started[i], run_ids[i]), reverse=True)
+    rank = np.zeros(len(run_ids), dtype=np.int64)
+    previous, n = None, 0
+    for i in order:
+        n = n + 1 if groups[i] == previous else 0
+        previous = groups[i]
+        rank[i] = n
+    return _Runs(run_ids, groups, started, first, rank, row_run)
+
+
+def latest_run_ids(table: pa.Table, by: str = "platform") -> list[str]:
+    """The latest run of each group (what the matrix, metric values and run metadata come from)."""
+    runs = _index_runs(table.append_column("group", pc.fill_null(table[by], "(none)")))
+    return [runs.ids[i] for i in np.flatnonzero(runs.rank == 0)]
+
+
 def compare(table: pa.Table, *, by: str = "platform", baseline: str | None = None,
             since: datetime | None = None, last: int | None = None, rule: RegressionRule = DEFAULT_RULE,
             tolerance: float = 0.01, keep_history: bool = True) -> Comparison:
@@ -129,61 +171,44 @@ def compare(table: pa.Table, *, by: str = "platform", baseline: str | None = Non
     table = table.append_column("group", pc.fill_null(table[by], "(none)"))
     if since is not None:
         start = pa.scalar(since, type=table.schema.field("started_at").type)
-        table = table.filter(pc.field("started_at") >= start)
-        if table.num_rows == 0:
-            raise ConfigError(f"--since {since:%Y-%m-%d}: no runs on or after that date")
+        table = table.filter(pc.greater_equal(table["started_at"], start))
+    if table.num_rows == 0:
+        raise ConfigError(f"--since {since:%Y-%m-%d}: no runs on or after that date" if since
+                          else "the results have no rows")
 
-    ranked = _rank_runs(table)  # run_id, group, started_at, rank (0 = latest)
-    if last is not None:
-        ranked = [r for r in ranked if r[3] < last]
-    groups = tuple(sorted({r[1] for r in ranked}))
+    runs = _index_runs(table)
+    window = len(runs.ids) if last is None else last  # runs per group kept
+    in_window = runs.rank < window
+    row_rank = runs.row_rank()
+    table = table.append_column("rank", pa.array(row_rank))
+    latest = table.filter(pa.array(row_rank == 0))
+    numeric = table.select(["group", "run_id", "started_at", "check_id", "metric", "value", "unit", "rank"])
+    recent = _measured(numeric.filter(pa.array(row_rank <= min(rule.history, window - 1))))
+    directed_metrics = pa.array(_directed(recent), pa.string())
+    points = (recent.filter(pc.is_in(recent["metric"], value_set=directed_metrics))
+              .group_by(["group", "run_id", "metric"])
+              .aggregate([("value", "mean"), ("unit", "max"), ("rank", "min")])
+              .rename_columns(["group", "run_id", "metric", "value", "unit", "rank"]))
+
+    per_group: dict[str, int] = {}
+    for g, ok in zip(runs.groups, in_window.tolist(), strict=True):
+        per_group[g] = per_group.get(g, 0) + int(ok)
+    groups = tuple(sorted(per_group))
     baseline, reason = _baseline(groups, baseline)
-    window_rows = table
-    if last is not None:
-        window_rows = table.filter(pc.field("run_id").isin(pa.array([r[0] for r in ranked], pa.string())))
-    latest_ids = pa.array([r[0] for r in ranked if r[3] == 0], pa.string())
-    latest = table.filter(pc.field("run_id").isin(latest_ids))
-
-    measured = _measured(window_rows)
-    directed_metrics = pa.array(_directed(measured), pa.string())
-    hist_ranks = pa.table({
-        "run_id": pa.array([r[0] for r in ranked if r[3] <= rule.history], pa.string()),
-        "rank": pa.array([r[3] for r in ranked if r[3] <= rule.history], pa.int32()),
-    })
-    recent = pc.field("metric").isin(directed_metrics) & pc.field("run_id").isin(hist_ranks["run_id"])
-    points = (measured.filter(recent)
-              .select(["group", "run_id", "metric", "value", "unit"])
-              .group_by(["group", "run_id", "metric"]).aggregate([("value", "mean"), ("unit", "max")])
-              .rename_columns(["group", "run_id", "metric", "value", "unit"])
-              .join(hist_ranks, "run_id"))
-
-    per_group = {r[1]: sum(1 for x in ranked if x[1] == r[1]) for r in ranked if r[3] == 0}
-    window = _describe_window(since, last, per_group)
     history = None
-    if keep_history:
-        history = (measured.filter(pc.field("metric").isin(directed_metrics))
+    if keep_history:  # the window's directed metric rows, for the HTML trend charts
+        window_rows = _measured(numeric if last is None else numeric.filter(pa.array(row_rank < window)))
+        history = (window_rows.filter(pc.is_in(window_rows["metric"], value_set=directed_metrics))
                    .select(["group", "run_id", "started_at", "metric", "value"]))
+    latest_first = [int(runs.first_row[i]) for i in np.flatnonzero(runs.rank == 0)]
     return Comparison(
-        by=by, groups=groups, baseline=baseline, baseline_reason=reason, window=window,
-        runs=_run_info(latest, per_group), requirements=_requirement_order(latest),
-        matrix=_matrix(latest), metrics=_metrics(latest, groups, baseline, tolerance),
+        by=by, groups=groups, baseline=baseline, baseline_reason=reason,
+        window=_describe_window(since, last, per_group),
+        runs=_run_info(table.take(pa.array(latest_first, pa.int64())), latest, per_group),
+        requirements=_requirement_order(latest), matrix=_matrix(latest),
+        metrics=_metrics(latest, groups, baseline, tolerance),
         regressions=tuple(detect(points, rule)), rule=rule, history=history,
     )
-
-
-def _rank_runs(table: pa.Table) -> list[tuple[str, str, datetime, int]]:
-    """(run_id, group, started_at, rank) for every run; rank 0 is the group's latest."""
-    runs = table.group_by("run_id").aggregate([("group", "min"), ("started_at", "min")])
-    runs = runs.sort_by([("group_min", "ascending"), ("started_at_min", "descending"),
-                         ("run_id", "descending")])
-    out: list[tuple[str, str, datetime, int]] = []
-    previous, rank = None, 0
-    for run_id, group, started in zip(runs["run_id"].to_pylist(), runs["group_min"].to_pylist(),
-                                      runs["started_at_min"].to_pylist(), strict=True):
-        rank = rank + 1 if group == previous else 0
-        previous = group
-        out.append((run_id, group, started, rank))
-    return out
 
 
 def _baseline(groups: Sequence[str], wanted: str | None) -> tuple[str, str]:
@@ -207,11 +232,9 @@ def _describe_window(since: datetime | None, last: int | None, per_group: dict[s
 
 
 def _measured(table: pa.Table) -> pa.Table:
-    """Rows with a finite numeric value, regression rows excluded (they repeat the metric)."""
-    value = table["value"]
-    regression_row = pc.fill_null(pc.equal(table["check_id"], REGRESSION_CHECK), False)
-    ok = pc.and_(pc.is_finite(value), pc.invert(regression_row))
-    ok = pc.and_(ok, pc.is_valid(table["metric"]))
+    """Rows with a finite numeric value and a metric name; regression rows excluded (they repeat it)."""
+    not_regression = pc.invert(pc.fill_null(pc.equal(table["check_id"], REGRESSION_CHECK), False))
+    ok = pc.and_(pc.and_(pc.is_finite(table["value"]), pc.is_valid(table["metric"])), not_regression)
     return table.filter(pc.fill_null(ok, False))
 
 
@@ -219,11 +242,8 @@ def _directed(measured: pa.Table) -> list[str]:
     return [m for m in pc.unique(measured["metric"]).to_pylist() if direction_of(m) is not Direction.NONE]
 
 
-def _run_info(latest: pa.Table, per_group: dict[str, int]) -> dict[str, RunInfo]:
-    meta = latest.group_by("group").aggregate([
-        ("run_id", "min"), ("started_at", "min"), ("platform", "min"), ("cluster", "max"),
-        ("k8s_version", "max"), ("accelerator", "max"), ("suite_version", "max"),
-    ])
+def _run_info(firsts: pa.Table, latest: pa.Table, per_group: dict[str, int]) -> dict[str, RunInfo]:
+    """`firsts`: one row of each group's latest run (run metadata); `latest`: all of its rows."""
     counts = latest.group_by(["group", "status"]).aggregate([("status", "count")])
     by_group: dict[str, dict[str, int]] = {}
     for g, s, n in zip(counts["group"].to_pylist(), counts["status"].to_pylist(),
@@ -231,13 +251,13 @@ def _run_info(latest: pa.Table, per_group: dict[str, int]) -> dict[str, RunInfo]
         by_group.setdefault(g, {})[s] = n
     drivers = _drivers(latest)
     out = {}
-    for row in meta.to_pylist():
+    for row in firsts.select(["group", "run_id", "started_at", "platform", "cluster", "k8s_version",
+                              "accelerator", "suite_version"]).to_pylist():
         g = row["group"]
         out[g] = RunInfo(
-            group=g, run_id=row["run_id_min"], started_at=row["started_at_min"],
-            platform=row["platform_min"] or "",
-            cluster=row["cluster_max"] or "", k8s_version=row["k8s_version_max"] or "",
-            accelerator=row["accelerator_max"] or "", suite_version=row["suite_version_max"] or "",
+            group=g, run_id=row["run_id"], started_at=row["started_at"], platform=row["platform"] or "",
+            cluster=row["cluster"] or "", k8s_version=row["k8s_version"] or "",
+            accelerator=row["accelerator"] or "", suite_version=row["suite_version"] or "",
             driver=drivers.get(g, ""), runs_in_window=per_group.get(g, 0), counts=by_group.get(g, {}),
         )
     return dict(sorted(out.items()))
@@ -249,7 +269,7 @@ _DRIVER_RE = re.compile(r"driver[ _-]?(?:version)?\W{0,3}(\d+(?:\.\d+)+)", re.IG
 
 def _drivers(latest: pa.Table) -> dict[str, str]:
     """The accelerator driver version, where provision recorded one (evidence JSON or message)."""
-    rows = (latest.filter(pc.field("check_id").isin(list(DRIVER_CHECKS)))
+    rows = (latest.filter(pc.is_in(latest["check_id"], value_set=pa.array(DRIVER_CHECKS)))
             .select(["group", "evidence", "message"]))
     out: dict[str, str] = {}
     for row in rows.to_pylist():
@@ -291,26 +311,25 @@ def _requirement_order(latest: pa.Table) -> tuple[str, ...]:
 
 
 def _matrix(latest: pa.Table) -> dict[str, dict[str, Cell]]:
-    rows = latest.filter(pc.field("requirement_id").is_valid())
-    if rows.num_rows == 0:
-        return {}
-    rows = rows.append_column("severity", pc.index_in(rows["status"], pa.array(STATUS_ORDER)))
-    rows = rows.append_column("strength", pc.index_in(rows["level"], pa.array(LEVEL_ORDER)))
-    agg = rows.group_by(["requirement_id", "group"]).aggregate([
-        ("severity", "max"), ("strength", "max"), ("check_id", "count"),
-    ])
-    worst = (rows.join(agg, ["requirement_id", "group"])
-             .filter(pc.field("severity") == pc.field("severity_max")))
-    messages = {(r["requirement_id"], r["group"]): r["message"] or "" for r in
-                worst.select(["requirement_id", "group", "message"]).to_pylist()}
+    rows = latest.filter(pc.is_valid(latest["requirement_id"]))
     out: dict[str, dict[str, Cell]] = {}
-    for r in agg.to_pylist():
-        sev, strength = r["severity_max"], r["strength_max"]
-        out.setdefault(r["requirement_id"], {})[r["group"]] = Cell(
-            status=STATUS_ORDER[sev] if sev is not None else "error",
-            level=LEVEL_ORDER[strength] if strength is not None else "INFO",
-            checks=r["check_id_count"], message=messages.get((r["requirement_id"], r["group"]), ""),
-        )
+    if rows.num_rows == 0:
+        return out
+    severity = pc.fill_null(pc.index_in(rows["status"], value_set=pa.array(STATUS_ORDER)), STATUS_ORDER.index("error"))
+    strength = pc.fill_null(pc.index_in(rows["level"], value_set=pa.array(LEVEL_ORDER)), 0)
+    # a few rows per requirement and platform: fold them in Python
+    for req, g, sev, lvl, msg in zip(rows["requirement_id"].to_pylist(), rows["group"].to_pylist(),
+                                     severity.to_pylist(), strength.to_pylist(), rows["message"].to_pylist(),
+                                     strict=True):
+        cells = out.setdefault(req, {})
+        cell = cells.get(g)
+        if cell is None:
+            cells[g] = Cell(STATUS_ORDER[sev], LEVEL_ORDER[lvl], 1, msg or "")
+            continue
+        worse = sev > STATUS_ORDER.index(cell.status)
+        cells[g] = Cell(STATUS_ORDER[sev] if worse else cell.status,
+                        LEVEL_ORDER[max(lvl, LEVEL_ORDER.index(cell.level))], cell.checks + 1,
+                        (msg or "") if worse else cell.message)
     return out
 
 

@@ -19,6 +19,7 @@ run rank); `regressions_for_run` is what the report step calls to add `report.re
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -91,22 +92,28 @@ def direction_of(metric: str) -> Direction:
 def judge(group: str, metric: str, unit: str, run_id: str, latest: float, history: Sequence[float],
           rule: RegressionRule) -> RegressionResult:
     """Apply the rule to one metric of one platform. `history` is newest first."""
-    direction = direction_of(metric)
     values = np.asarray([v for v in history[: rule.history] if math.isfinite(v)], dtype=np.float64)
-    base = RegressionResult(group, metric, unit, direction, run_id, latest, int(values.size))
-    if values.size < rule.min_points:
+    median = float(np.median(values)) if values.size else math.nan
+    mad = float(np.median(np.abs(values - median))) if values.size else math.nan
+    return verdict(group, metric, unit, run_id, latest, int(values.size), median, mad, rule)
+
+
+def verdict(group: str, metric: str, unit: str, run_id: str, latest: float, points: int, median: float,
+            mad: float, rule: RegressionRule) -> RegressionResult:
+    """The rule itself, given the history's size, median and MAD."""
+    direction = direction_of(metric)
+    base = RegressionResult(group, metric, unit, direction, run_id, latest, points)
+    if points < rule.min_points:
         return _with(base, status=Status.SKIPPED,
-                     message=f"not enough history: {values.size} earlier value(s), need {rule.min_points}")
-    median = float(np.median(values))
-    mad = float(np.median(np.abs(values - median)))
+                     message=f"not enough history: {points} earlier value(s), need {rule.min_points}")
     allowed = max(rule.k * MAD_TO_SIGMA * mad, rule.min_relative * abs(median))
     higher = direction is Direction.HIGHER
     worse = (median - latest) if higher else (latest - median)
     bound = median - allowed if higher else median + allowed
     regressed = worse > allowed
     pct = f" ({(latest - median) / abs(median):+.1%})" if median else ""
-    verdict = "regression" if regressed else "within history"
-    message = (f"{verdict}: {metric} = {latest:.6g}{pct} vs median {median:.6g} of {values.size} "
+    what = "regression" if regressed else "within history"
+    message = (f"{what}: {metric} = {latest:.6g}{pct} vs median {median:.6g} of {points} "
                f"earlier runs (MAD {mad:.3g}, {direction.value} is better, bound {bound:.6g})")
     return _with(base, median=median, mad=mad, bound=bound,
                  status=Status.FAILED if regressed else Status.PASSED, message=message)
@@ -127,28 +134,37 @@ def detect(points: pa.Table, rule: RegressionRule = RegressionRule()) -> list[Re
     """Judge every (group, metric) whose latest run (rank 0) has a value.
 
     `points`: columns group, metric, rank (0 = latest run, 1 = the one before...), run_id, value, unit;
-    one row per group, metric and rank (average repeated values first). Loops run over groups x
-    metrics, never over rows.
+    one row per group, metric and rank (average repeated values first). Medians and MADs are computed
+    for all series at once (a series x history matrix); Python loops over series, never over rows.
     """
     if points.num_rows == 0:
         return []
     points = points.sort_by([("group", "ascending"), ("metric", "ascending"), ("rank", "ascending")])
     keys = pc.binary_join_element_wise(points["group"], points["metric"], "\x1f")
     keys = keys.to_numpy(zero_copy_only=False)
+    n = len(keys)
     starts = np.concatenate(([0], np.flatnonzero(keys[1:] != keys[:-1]) + 1))
-    ends = np.append(starts[1:], len(keys))
+    series = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))
     ranks = points["rank"].to_numpy()
-    values = points["value"].to_numpy(zero_copy_only=False)
-    groups, metrics = points["group"].to_pylist(), points["metric"].to_pylist()
-    units, run_ids = points["unit"].to_pylist(), points["run_id"].to_pylist()
-    out = []
-    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        if ranks[s] != 0:
-            continue  # the latest run did not measure this metric
-        history = values[s + 1: e][ranks[s + 1: e] <= rule.history]
-        out.append(judge(groups[s], metrics[s], units[s] or "", run_ids[s], float(values[s]),
-                         history.tolist(), rule))
-    return out
+    values = points["value"].to_numpy(zero_copy_only=False).astype(np.float64)
+    pos = np.arange(n) - starts[series] - 1  # place in the series' history, newest first
+    take = (pos >= 0) & (pos < rule.history) & (ranks <= rule.history) & np.isfinite(values)
+    matrix = np.full((len(starts), max(rule.history, 1)), np.nan)
+    matrix[series[take], pos[take]] = values[take]
+    count = np.sum(~np.isnan(matrix), axis=1)
+    with warnings.catch_warnings():  # all-NaN rows (no history) give NaN, and are skipped below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.nanmedian(matrix, axis=1)
+        mad = np.nanmedian(np.abs(matrix - median[:, None]), axis=1)
+    judged = np.flatnonzero(ranks[starts] == 0)  # the latest run measured it
+    groups = points["group"].take(pa.array(starts[judged])).to_pylist()
+    metrics = points["metric"].take(pa.array(starts[judged])).to_pylist()
+    units = points["unit"].take(pa.array(starts[judged])).to_pylist()
+    run_ids = points["run_id"].take(pa.array(starts[judged])).to_pylist()
+    return [
+        verdict(g, m, u or "", r, float(values[starts[i]]), int(count[i]), float(median[i]), float(mad[i]), rule)
+        for i, g, m, u, r in zip(judged.tolist(), groups, metrics, units, run_ids, strict=True)
+    ]
 
 
 def regressions_for_run(rows: Sequence[ResultRow], history: pa.Table | None,
