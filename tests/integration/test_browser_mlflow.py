@@ -30,19 +30,23 @@ def _log_runs() -> str:
         row = ResultRow(ctx.run_id, ctx.suite_version, ctx.started_at, platform, ctx.cluster, ctx.k8s_version,
                         accelerator, "train", "train.holdout_accuracy", None, Level.MUST, Status.PASSED,
                         "holdout_accuracy", accuracy, "ratio")
+        latency = ResultRow(ctx.run_id, ctx.suite_version, ctx.started_at, platform, ctx.cluster,
+                            ctx.k8s_version, accelerator, "serve", "serve.latency", None, Level.INFO,
+                            Status.PASSED, "serve_p95_ms@c8", 10.0 / accuracy, "ms")
         assert tracker.log_step(ctx, "train", [row])
+        assert tracker.log_step(ctx, "serve", [latency])
     tracker.connect()
     return str(tracker._experiment_id)
 
 
 def _search(page: Any, query: str, visible: set[str], hidden: set[str]) -> None:
     """Type a search into the runs page and wait for its answer: every run of a platform is a parent
-    (the workflow run) and a child (the train step), so n platforms match 2n runs."""
+    (the workflow run) and two children (train, serve), so n platforms match 3n runs."""
     box = page.locator('input[data-testid="search-box"]')
     box.fill(query)
     box.press("Enter")
     try:
-        page.get_by_text(f"{2 * len(visible)} matching runs").wait_for(state="visible", timeout=60_000)
+        page.get_by_text(f"{3 * len(visible)} matching runs").wait_for(state="visible", timeout=60_000)
         for platform in visible:
             page.get_by_text(f"nightly-{platform}-20260312").first.wait_for(state="visible", timeout=60_000)
         for platform in hidden:
@@ -81,3 +85,27 @@ def test_mlflow_ui_finds_runs_by_platform(kaic_home: Path, tmp_path: Path) -> No
         assert shot.stat().st_size > 10_000
     finally:
         server.stop()
+
+
+# Every search string docs/compare.md shows, and the runs each must find (platforms of matching runs).
+DOCUMENTED_SEARCHES = {
+    "tags.platform = 'eks'": {"eks"},
+    "tags.platform != 'local'": {"eks", "gke"},
+    "tags.accelerator LIKE '%H100%'": {"eks", "gke"},
+    "tags.k8s_version = '1.35'": {"eks", "gke", "local"},
+    "tags.`kaic.step` = 'train' AND metrics.holdout_accuracy > 0.94": {"eks", "gke"},
+    "tags.`kaic.role` = 'workflow' AND tags.`kaic.status` = 'failed'": set(),
+    "metrics.`serve_p95_ms/c8` < 10.6": {"eks", "gke"},
+}
+
+
+def test_documented_search_strings_work_against_the_tracker_store(kaic_home: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    experiment = _log_runs()
+    client = MlflowClient(env.mlflow_uri())
+    for query, platforms in DOCUMENTED_SEARCHES.items():
+        runs = client.search_runs([experiment], filter_string=query, max_results=100)
+        assert {r.data.tags["platform"] for r in runs} == platforms, query
+    with pytest.raises(Exception, match="Expected a quoted string value"):
+        client.search_runs([experiment], filter_string="tags.platform IN ('eks', 'gke')")
