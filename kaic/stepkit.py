@@ -66,6 +66,7 @@ class StepContext:
     step: str
     suite: str = "quick"
     sink: ResultSink | None = None  # the run's staged rows (the report step reads every step's)
+    results_uri: str = ""  # the results dataset (the report step compares the run with its history)
 
     @property
     def run_dir(self) -> Path:
@@ -166,7 +167,10 @@ def stamp(outcomes: Sequence[Outcome], ctx: RunContext, step: str, profile: Prof
     for o in outcomes:
         spec = catalog.check(o.check_id)
         status, threshold, message = o.status, o.threshold, o.message
-        if o.metric is not None and o.value is not None and status is Status.PASSED:
+        # A profile threshold judges the check that declares the metric, not a row that merely names it
+        # (report.regression reports on other checks' metrics).
+        declared = o.metric is not None and any(m.matches(o.metric) for m in spec.metrics)
+        if declared and o.metric is not None and o.value is not None and status is Status.PASSED:
             for t in profile.thresholds_for(o.metric):
                 threshold = str(t)
                 if not t.holds(o.value):
@@ -208,7 +212,7 @@ def execute_step(module: StepModule, args: argparse.Namespace) -> tuple[list[Res
     platform = args.platform or profile.platform
     context = replace(load_context(store, run_id, platform), platform=platform)
     sink = ParquetResults(store, open_store(wiring.results, source="--results"))
-    ctx = StepContext(context, profile, store, wiring.kaic_home, module.NAME, args.suite, sink)
+    ctx = StepContext(context, profile, store, wiring.kaic_home, module.NAME, args.suite, sink, wiring.results)
     started = time.monotonic()
     ctx.log(f"run {run_id} · profile {profile.name} · platform {platform}")
     outcomes = guarded(module.NAME, lambda: module.run(config, ctx))

@@ -2,9 +2,10 @@
 report.html and a PRODUCT.yaml draft, under $KAIC_HOME/runs/<run-id>/report/ and the object store's
 runs/<run-id>/report/; then the run is published to the results dataset.
 
-It invents no checks of its own (a crash still becomes a `step.error` row). Its exit code is the
-whole run's derived status, computed in `finish` after its own rows are staged, so the workflow's
-last phase tells the truth about the run.
+Its own rows are `report.regression` (INFO): each directed metric of the run against the same platform's
+recent history in the results dataset (`kaic.compare.regression`); a crash still becomes a `step.error`
+row. Its exit code is the whole run's derived status, computed in `finish` after its own rows are staged,
+so the workflow's last phase tells the truth about the run.
 """
 
 from __future__ import annotations
@@ -54,9 +55,13 @@ def _sink(ctx: StepContext) -> ResultSink:
 
 
 def run(config: Config, ctx: StepContext) -> list[Outcome]:
+    """Render the reports, then judge the run's metrics against its platform's history (regressions)."""
+    from kaic.compare import regression_outcomes
+
     template = Path(config.template) if config.template else None
     render(ctx, config.k8s_version, template)
-    return []
+    rows = [r for r in _sink(ctx).staged(ctx.run.run_id) if r.step != NAME]
+    return regression_outcomes(rows, ctx.results_uri) if ctx.results_uri else []
 
 
 def render(ctx: StepContext, k8s_version: str | None = None, template_path: Path | None = None) -> list[Path]:

@@ -49,11 +49,15 @@ def test_report_step_writes_uploads_publishes_and_exits_by_the_run(
     store = open_store(env.object_store_uri(), source="test")
     assert set(store.list(f"runs/{RUN_ID}/report/")) == {f"runs/{RUN_ID}/report/{f}" for f in FILES}
     assert store.get_bytes(f"runs/{RUN_ID}/report/junit.xml") == (out_dir / "junit.xml").read_bytes()
-    # published: every step's rows are in the dataset (the report step adds none of its own)
+    # published: every step's rows are in the dataset, plus the report step's regression judgements,
+    # which are skipped here: the platform has no published history yet
     published = rows_for_run(env.results_uri(), RUN_ID)
-    assert sorted(r.name for r in published) == sorted(r.name for r in rows)
-    assert sink.staged(RUN_ID)
-    assert not [r for r in sink.staged(RUN_ID) if r.step == "report"]
+    own = [r for r in published if r.step == "report"]
+    assert sorted(r.name for r in published if r.step != "report") == sorted(r.name for r in rows)
+    assert own
+    assert {r.check_id for r in own} == {"report.regression"}
+    assert all(r.status.value == "skipped" and "history" in r.message for r in own), own[0].message
+    assert {r.name for r in sink.staged(RUN_ID) if r.step == "report"} == {r.name for r in own}
     # the draft is for the cluster's version, with evidence pointing at the files that exist
     draft = yaml.safe_load((out_dir / "PRODUCT.yaml").read_text())
     assert draft["metadata"]["kubernetesVersion"] == "v1.35"
