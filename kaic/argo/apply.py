@@ -6,7 +6,7 @@ Create first; on 409 AlreadyExists read the live object and update with its reso
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hera.exceptions import AlreadyExists
@@ -23,42 +23,47 @@ def _with_version(body: dict[str, Any], version: str | None) -> dict[str, Any]:
     return {**body, "metadata": meta}
 
 
-def apply_workflow_template(service: WorkflowsService, body: dict[str, Any], namespace: str) -> str:
-    """Create or update; returns "created" or "updated"."""
+def _create_or_update(service: WorkflowsService, what: str, body: dict[str, Any], namespace: str,
+                      model: Any, create: Callable[[Any], Any], read: Callable[[str], Any],
+                      update: Callable[[str, Any], Any]) -> str:
+    """Create `body`; on AlreadyExists read the live object and update it at its resourceVersion.
+    Returns "created" or "updated"."""
     name = body["metadata"]["name"]
-    action = f"WorkflowTemplate {namespace}/{name}"
-    template = m.WorkflowTemplate.model_validate(_with_version(body, None))
+    action = f"{what} {namespace}/{name}"
     try:
-        req = m.WorkflowTemplateCreateRequest(namespace=namespace, template=template)
-        call(service, f"create {action}", lambda: service.create_workflow_template(req, namespace=namespace),
-             allow=(AlreadyExists,))
+        fresh = model.model_validate(_with_version(body, None))
+        call(service, f"create {action}", lambda: create(fresh), allow=(AlreadyExists,))
         return "created"
     except AlreadyExists:
         pass
-    live = call(service, f"read {action}", lambda: service.get_workflow_template(name, namespace=namespace))
-    updated = m.WorkflowTemplate.model_validate(_with_version(body, live.metadata.resource_version))
-    call(service, f"update {action}", lambda: service.update_workflow_template(
-        name, m.WorkflowTemplateUpdateRequest(namespace=namespace, template=updated), namespace=namespace))
+    live = call(service, f"read {action}", lambda: read(name))
+    updated = model.model_validate(_with_version(body, live.metadata.resource_version))
+    call(service, f"update {action}", lambda: update(name, updated))
     return "updated"
+
+
+def apply_workflow_template(service: WorkflowsService, body: dict[str, Any], namespace: str) -> str:
+    """Create or update; returns "created" or "updated"."""
+    return _create_or_update(
+        service, "WorkflowTemplate", body, namespace, m.WorkflowTemplate,
+        create=lambda t: service.create_workflow_template(
+            m.WorkflowTemplateCreateRequest(namespace=namespace, template=t), namespace=namespace),
+        read=lambda name: service.get_workflow_template(name, namespace=namespace),
+        update=lambda name, t: service.update_workflow_template(
+            name, m.WorkflowTemplateUpdateRequest(namespace=namespace, template=t), namespace=namespace),
+    )
 
 
 def apply_cron_workflow(service: WorkflowsService, body: dict[str, Any], namespace: str) -> str:
     """Create or update; returns "created" or "updated"."""
-    name = body["metadata"]["name"]
-    action = f"CronWorkflow {namespace}/{name}"
-    cron = m.CronWorkflow.model_validate(_with_version(body, None))
-    try:
-        req = m.CreateCronWorkflowRequest(namespace=namespace, cron_workflow=cron)
-        call(service, f"create {action}", lambda: service.create_cron_workflow(req, namespace=namespace),
-             allow=(AlreadyExists,))
-        return "created"
-    except AlreadyExists:
-        pass
-    live = call(service, f"read {action}", lambda: service.get_cron_workflow(name, namespace=namespace))
-    updated = m.CronWorkflow.model_validate(_with_version(body, live.metadata.resource_version))
-    call(service, f"update {action}", lambda: service.update_cron_workflow(
-        name, m.UpdateCronWorkflowRequest(namespace=namespace, cron_workflow=updated), namespace=namespace))
-    return "updated"
+    return _create_or_update(
+        service, "CronWorkflow", body, namespace, m.CronWorkflow,
+        create=lambda c: service.create_cron_workflow(
+            m.CreateCronWorkflowRequest(namespace=namespace, cron_workflow=c), namespace=namespace),
+        read=lambda name: service.get_cron_workflow(name, namespace=namespace),
+        update=lambda name, c: service.update_cron_workflow(
+            name, m.UpdateCronWorkflowRequest(namespace=namespace, cron_workflow=c), namespace=namespace),
+    )
 
 
 def submit_from_template(service: WorkflowsService, template: str, namespace: str,
