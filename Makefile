@@ -6,7 +6,7 @@ KAIC := $(VENV)/bin/kaic
 PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 
-.PHONY: help install run test test-unit lint typecheck golden check-golden chart-workflows check-chart ci clean
+.PHONY: help install run test test-unit lint typecheck golden check-golden chart-workflows check-chart ci lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,12 @@ check-chart: install ## fail when `kaic compile` output differs from the chart's
 	  || { rm -rf $$tmp; echo "charts/kaic/files/workflows is stale: run make chart-workflows"; exit 1; }
 
 ci: lint typecheck test ## what CI runs
+
+lock: install ## regenerate requirements.lock (the versions the images install) from the dev environment
+	@{ echo "# Constraints: every package version kaic was tested with (pip freeze of the dev environment, Python 3.11)."; \
+	   echo "# The images install kaic with \`pip install -c requirements.lock .\`; torch is installed first, on its own."; \
+	   $(PY) -m pip freeze --exclude-editable 2>/dev/null | grep -v -e '^torch==' -e '^-e ' -e ' @ ' | sort -f; } > requirements.lock
+	@echo "requirements.lock: $$(grep -vc '^#' requirements.lock) pins"
 
 clean: ## remove the virtual environment and local state
 	rm -rf $(VENV) .kaic .pytest_cache .mypy_cache .ruff_cache

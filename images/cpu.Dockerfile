@@ -7,16 +7,15 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/kaic
 WORKDIR /src
-COPY requirements.lock ./
-# The CPU build of torch first (from PyTorch's CPU index), then every pinned dependency.
-RUN /opt/kaic/bin/pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
- && /opt/kaic/bin/pip install -r requirements.lock
-COPY pyproject.toml README.md ./
+# The CPU build of torch first (from PyTorch's CPU index), on its own layer.
+RUN /opt/kaic/bin/pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+COPY requirements.lock pyproject.toml README.md ./
 COPY kaic ./kaic
 COPY steps ./steps
 COPY pipelines ./pipelines
 COPY datasets ./datasets
-RUN /opt/kaic/bin/pip install --no-deps . \
+# kaic and its pinned dependencies (requirements.lock: the versions the tests ran with), TensorFlow included.
+RUN /opt/kaic/bin/pip install -c requirements.lock ".[tf]" \
  && cp -r datasets /opt/kaic/datasets
 
 FROM ${PYTHON_IMAGE}

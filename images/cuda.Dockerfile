@@ -11,15 +11,15 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 RUN python3.12 -m venv /opt/kaic
 WORKDIR /src
-COPY requirements.lock ./
-RUN /opt/kaic/bin/pip install torch==2.13.0 \
- && /opt/kaic/bin/pip install -r requirements.lock
-COPY pyproject.toml README.md ./
+RUN /opt/kaic/bin/pip install torch==2.13.0
+COPY requirements.lock pyproject.toml README.md ./
 COPY kaic ./kaic
 COPY steps ./steps
 COPY pipelines ./pipelines
 COPY datasets ./datasets
-RUN /opt/kaic/bin/pip install --no-deps . \
+# kaic and its pinned dependencies (requirements.lock: the versions the tests ran with). No TensorFlow here:
+# the train step's TF variant is skipped with that reason in this image (it runs in the CPU image).
+RUN /opt/kaic/bin/pip install -c requirements.lock . \
  && cp -r datasets /opt/kaic/datasets
 
 FROM ${CUDA_IMAGE}
