@@ -41,10 +41,12 @@ def _profile_ref(name: str) -> str:
     return name if name in BUILTIN else str(Path(name).resolve())
 
 
-def _local_env() -> dict[str, str]:
-    """Steps run `kaic ...`: put this interpreter's scripts folder first so they run this very kaic."""
+def _local_env(kaic_home: Path) -> dict[str, str]:
+    """What every step process gets: this interpreter's scripts folder first on PATH (so steps run this very
+    kaic), and KAIC_HOME as an absolute path (each node runs in its own working directory)."""
     scripts = str(Path(sys.executable).parent)
-    return {"PATH": os.pathsep.join([scripts, os.environ.get("PATH", "")]), "PYTHONUNBUFFERED": "1"}
+    return {"PATH": os.pathsep.join([scripts, os.environ.get("PATH", "")]), "PYTHONUNBUFFERED": "1",
+            "KAIC_HOME": str(kaic_home)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     kaic_home = stepkit.ensure_kaic_home()
     options = ExecutorOptions(kaic_home=kaic_home, max_parallel=args.max_parallel or 8, progress=True,
-                              env=_local_env(), handle_signals=True)
+                              env=_local_env(kaic_home), handle_signals=True)
     if args.resume:
         run_dir = kaic_home / "runs" / args.resume
         if not (run_dir / "status.json").is_file():

@@ -67,8 +67,10 @@ def _assert_nothing_left(home: Path, run_dir: Path) -> None:
 
 
 def test_kaic_run_goes_through_every_step_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    proc = subprocess.run([*KAIC, "run", "--profile", "local"], env=_env(home), capture_output=True,
+    # As `make run` does it: KAIC_HOME unset, so the default ./.kaic relative to where kaic runs.
+    home = tmp_path / ".kaic"
+    env = {k: v for k, v in _env(home).items() if k != "KAIC_HOME"}
+    proc = subprocess.run([*KAIC, "run", "--profile", "local"], env=env, cwd=tmp_path, capture_output=True,
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir = _run_dir(home)
