@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SIZES = (1 << 20, 4 << 20, 16 << 20)
+ROUNDS = 5  # alternating bare/kaic all-reduce rounds per size
 
 
 def bare_worker(out: Path, steps: int, batch: int, iters: int, store_uri: str) -> None:
@@ -63,16 +64,24 @@ def bare_worker(out: Path, steps: int, batch: int, iters: int, store_uri: str) -
     device = torch.device("cpu")
     bare_bw, kaic_bw = {}, {}
     for size in SIZES:
+        # Alternate bare and kaic rounds so drift in machine load hits both, and take each one's median.
+        # The bare loop's time is the slowest rank's, as nccl-tests reports it (and as kaic's sweep does).
+        bare_t, kaic_t = [], []
         buf = torch.ones(size // 4)
-        for _ in range(3):
-            dist.all_reduce(buf)
-        dist.barrier()
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            dist.all_reduce(buf)
-        t = (time.perf_counter() - t0) / iters
-        bare_bw[size] = size / t / 1e9 * collectives.bus_factor(world)
-        kaic_bw[size] = collectives.sweep([size], iters, device)[0].busbw_gbps
+        for _ in range(ROUNDS):
+            for _ in range(3):
+                dist.all_reduce(buf)
+            dist.barrier()
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                dist.all_reduce(buf)
+            slowest = torch.tensor([(time.perf_counter() - t0) / iters], dtype=torch.float64)
+            dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+            bare_t.append(float(slowest.item()))
+            kaic_t.append(collectives.time_allreduce(size, iters, device))
+        factor = collectives.bus_factor(world)
+        bare_bw[size] = size / statistics.median(bare_t) / 1e9 * factor
+        kaic_bw[size] = size / statistics.median(kaic_t) / 1e9 * factor
     if rank == 0:
         out.write_text(json.dumps({"bare_sps": bare_sps, "bare_bw": bare_bw, "kaic_bw": kaic_bw}))
     dist.destroy_process_group()
