@@ -65,8 +65,29 @@ def load_for_compare(uri: str, source: str = "--results", since: date | None = N
     full = _read_runs(uri, latest, source)
     if full.num_rows == 0:  # not laid out as <run-id>.parquet: read everything
         return load_results(uri, source, since)
-    older = numeric.filter(pc.invert(pc.is_in(numeric["run_id"], value_set=pa.array(latest, pa.string()))))
-    return pa.concat_tables([older, normalize(full)])
+    older = _without_runs(numeric, latest)
+    # One contiguous table: the core filters it several times, and filtering 1,000 small chunks costs
+    # about twice what one copy and contiguous filters do.
+    return pa.concat_tables([older, normalize(full)]).combine_chunks()
+
+
+def _without_runs(table: pa.Table, run_ids: Sequence[str]) -> pa.Table:
+    """`table` less the rows of `run_ids`. Each file holds one run, so a scanned batch is usually one run:
+    such batches are kept or dropped whole (no copy); a mixed batch is filtered row by row."""
+    drop = set(run_ids)
+    value_set = pa.array(sorted(drop), pa.string())
+    kept = []
+    for batch in table.to_batches():
+        ids = batch.column("run_id")
+        if len(ids) == 0:
+            continue
+        first = ids[0].as_py()
+        if pc.all(pc.equal(ids, first)).as_py():
+            if first not in drop:
+                kept.append(batch)
+        else:
+            kept.append(batch.filter(pc.invert(pc.is_in(ids, value_set=value_set))))
+    return pa.Table.from_batches(kept, schema=table.schema)
 
 
 def _read_runs(uri: str, run_ids: Sequence[str], source: str) -> pa.Table:
