@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kaic.cluster import ApiResource
+from kaic.cluster import ApiResource, ClusterClient, Obj
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,18 @@ class Known:
     aliases: tuple[str, ...] = ()  # singular and short names kubectl accepts
     namespace: str | None = None  # read only in this namespace (None: all namespaces / cluster-scoped)
     name: str | None = None  # read only this object
+
+    def group_version(self, version: str) -> str:
+        r = self.resource
+        return f"{r.group}/{version}" if r.group else version
+
+    def read(self, client: ClusterClient, version: str) -> list[Obj]:
+        """Its objects at `version`: the one named object (if it exists) or the listing. ClusterError passes."""
+        gv, r = self.group_version(version), self.resource
+        if self.name:
+            one = client.get(gv, r.plural, self.name, self.namespace)
+            return [one] if one else []
+        return client.list(gv, r.plural, self.namespace)
 
 
 def _k(gv: str, kind: str, plural: str, namespaced: bool, *aliases: str, namespace: str | None = None,

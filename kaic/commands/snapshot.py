@@ -66,13 +66,9 @@ def dump(client: ClusterClient, out: Path) -> dict[str, Any]:
         if r.group and not versions:
             continue  # not served: api-resources.txt says so
         version = r.version if r.version in versions or not versions else versions[-1]
-        gv = f"{r.group}/{version}" if r.group else version
+        gv = known.group_version(version)
         try:
-            if known.name:
-                one = client.get(gv, r.plural, known.name, known.namespace)
-                items = [one] if one else []
-            else:
-                items = client.list(gv, r.plural, known.namespace)
+            items = known.read(client, version)
         except ClusterError as exc:
             summary["errors"][f"{gv}/{r.plural}"] = str(exc)
             continue

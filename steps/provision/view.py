@@ -107,13 +107,9 @@ class ClusterView:
 
 def _read(client: ClusterClient, known: Known, version: str, covers: Any) -> Listing:
     r = known.resource
-    gv = f"{r.group}/{version}" if r.group else version
+    gv = known.group_version(version)
     try:
-        if known.name:
-            obj = client.get(gv, r.plural, known.name, known.namespace)
-            items = [obj] if obj else []
-        else:
-            items = client.list(gv, r.plural, known.namespace)
+        items = known.read(client, version)
     except ClusterError as exc:
         return Listing([], False, f"{r.plural}: {exc}")
     complete = bool(covers(gv, r.plural)) if covers is not None else True
