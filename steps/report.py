@@ -11,12 +11,13 @@ so the workflow's last phase tells the truth about the run.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from kaic import catalog
 from kaic.errors import ConfigError
 from kaic.profiles import Profile
-from kaic.results import Outcome, exit_code
+from kaic.results import Outcome, ResultRow, exit_code
 from kaic.stepkit import StepConfig, StepContext, parse_config
 from kaic.stores import ResultSink
 
@@ -59,18 +60,19 @@ def run(config: Config, ctx: StepContext) -> list[Outcome]:
     from kaic.compare import regression_outcomes
 
     template = Path(config.template) if config.template else None
-    render(ctx, config.k8s_version, template)
-    rows = [r for r in _sink(ctx).staged(ctx.run.run_id) if r.step != NAME]
+    rows = render(ctx, _sink(ctx).staged(ctx.run.run_id), config.k8s_version, template)
     return regression_outcomes(rows, ctx.results_uri) if ctx.results_uri else []
 
 
-def render(ctx: StepContext, k8s_version: str | None = None, template_path: Path | None = None) -> list[Path]:
-    """Every report for the rows staged so far, into the run's report folder and the object store."""
+def render(ctx: StepContext, staged: Sequence[ResultRow], k8s_version: str | None = None,
+           template_path: Path | None = None) -> list[ResultRow]:
+    """Every report for the run's staged rows, into the run's report folder and the object store.
+    Returns the rows reported on (a previous report step's own rows left out)."""
     from kaic.reports import product
     from kaic.reports.writer import write_reports
 
     run_id = ctx.run.run_id
-    rows = [r for r in _sink(ctx).staged(run_id) if r.step != NAME]  # not a previous report's own rows
+    rows = [r for r in staged if r.step != NAME]
     if not rows:
         where = ctx.store.uri(ctx.key("rows"))
         raise ConfigError(f"run {run_id!r}: no staged rows to report on under {where}")
@@ -80,7 +82,7 @@ def render(ctx: StepContext, k8s_version: str | None = None, template_path: Path
         ctx.store.put_file(ctx.key("report", path.name), path)
     ctx.log(f"{len(paths)} reports for {len(rows)} rows (CNCF v{report.k8s_version}) in {report_dir(ctx)}, "
             f"uploaded to {ctx.store.uri(ctx.key('report'))}")
-    return paths
+    return rows
 
 
 def publish(ctx: StepContext) -> list[Path]:

@@ -61,7 +61,7 @@ def finish(config: Config, ctx: StepContext) -> tuple[int, list[Path]]:
     own = [r for r in staged if r.step == NAME]
     if all(r.step in (NAME, report.NAME) for r in staged):
         return exit_code(own), []  # teardown on its own: nothing to report on
-    report.render(ctx)
+    report.render(ctx, staged)
     return exit_code(own), report.publish(ctx)
 
 
