@@ -59,5 +59,12 @@ class Addon:
     doc: str = field(default="", compare=False)
 
 
+def _argo() -> Addon:
+    from kaic.devcluster import argo
+
+    return Addon("argo", install=argo.install, processes=argo.processes,
+                 doc="Argo's workflow-controller and kaic's pod runner (kaic.devcluster.argo)")
+
+
 # Started in this order after the core cluster is ready.
-ADDONS: list[Addon] = []
+ADDONS: list[Addon] = [_argo()]
