@@ -48,7 +48,8 @@ class Running:
         """The live process, or None when it exited (or its PID now belongs to another process)."""
         try:
             proc = psutil.Process(self.pid)
-            if abs(proc.create_time() - self.create_time) > 1.0 or proc.status() == psutil.STATUS_ZOMBIE:
+            # create_time is boot time + start ticks (10 ms): equal for the same process, different for a reused PID
+            if abs(proc.create_time() - self.create_time) > 0.001 or proc.status() == psutil.STATUS_ZOMBIE:
                 return None
             return proc
         except psutil.Error:
