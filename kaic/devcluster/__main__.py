@@ -14,7 +14,9 @@ from kaic.devcluster.up import down, status, up
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kaic.devcluster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="build what is missing, start the cluster, print the kubeconfig path")
+    up_parser = sub.add_parser("up", help="build what is missing, start the cluster, print the kubeconfig path")
+    up_parser.add_argument("--no-addons", action="store_true",
+                           help="only the core cluster (control plane, kwok, Kueue, DRA driver), no addons")
     sub.add_parser("down", help="stop every process the cluster started (recorded PIDs); idempotent")
     sub.add_parser("status", help="the recorded processes, alive or not, and their listening ports")
     sub.add_parser("build", help="build the pinned binaries that are missing from the cache")
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
             ensure_built(COMPONENTS, cache=cache, log=cache / "build.log")
             return 0
         if args.command == "up":
-            path = up(paths)
+            path = up(paths, with_addons=not args.no_addons)
             print(f"kubeconfig: {path}")
             return 0
         if args.command == "down":

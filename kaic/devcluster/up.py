@@ -14,7 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kaic.devcluster import addons as addons_mod
 from kaic.devcluster import certs, controlplane, kubeconfig, kueue, kwok
-from kaic.devcluster.apply import Applier, api_client, load_documents, wait_crds_established, wait_nodes_ready
+from kaic.devcluster.apply import Applier, api_client, cached_documents, wait_crds_established, wait_nodes_ready
 from kaic.devcluster.build import (
     ARGO_SOURCE,
     COMPONENTS,
@@ -76,8 +76,9 @@ def crd_files(gateway: Path, argo: Path, kserve: Path, kueue_dir: Path) -> list[
     ]
 
 
-def up(paths: ClusterPaths, say: Say = print, topology_file: Path = TOPOLOGY_FILE) -> Path:
-    """Build what is missing, start everything, wait until ready; return the admin kubeconfig's path."""
+def up(paths: ClusterPaths, say: Say = print, topology_file: Path = TOPOLOGY_FILE, with_addons: bool = True) -> Path:
+    """Build what is missing, start everything (the addons too unless `with_addons` is False), wait until
+    ready; return the admin kubeconfig's path."""
     alive = running(paths)
     if alive:
         say(f"cluster: already running ({len(alive)} processes, {paths.state})")
@@ -93,7 +94,7 @@ def up(paths: ClusterPaths, say: Say = print, topology_file: Path = TOPOLOGY_FIL
     for folder in (paths.root, paths.logs, paths.pki, paths.config):
         folder.mkdir(parents=True, exist_ok=True)
     try:
-        _start(paths, phases, topology, topology_file, sources, cache)
+        _start(paths, phases, topology, topology_file, sources, cache, with_addons)
     except BaseException:
         say(f"cluster: start failed; stopping what was started (logs: {paths.logs})")
         down(paths, say=lambda _line: None)
@@ -103,7 +104,7 @@ def up(paths: ClusterPaths, say: Say = print, topology_file: Path = TOPOLOGY_FIL
 
 
 def _start(paths: ClusterPaths, phases: Phases, topology: Topology, topology_file: Path,
-           sources: dict[str, Path], cache: Path) -> None:
+           sources: dict[str, Path], cache: Path, with_addons: bool) -> None:
     state = State(paths.state)
     pki = paths.pki
     ports = controlplane.Ports(*(free_port() for _ in range(9)))
@@ -141,8 +142,8 @@ def _start(paths: ClusterPaths, phases: Phases, topology: Topology, topology_fil
     applier = Applier(api)
 
     def install_crds() -> None:
-        docs = list(load_documents(crd_files(sources[GATEWAY_API_SOURCE.module], sources[ARGO_SOURCE.module],
-                                             sources[KSERVE_SOURCE.module], sources[KUEUE_SOURCE.module])))
+        docs = cached_documents(crd_files(sources[GATEWAY_API_SOURCE.module], sources[ARGO_SOURCE.module],
+                                          sources[KSERVE_SOURCE.module], sources[KUEUE_SOURCE.module]), cache)
         applier.apply_all(docs)
         wait_crds_established(api, [d["metadata"]["name"] for d in docs if d["kind"] == "CustomResourceDefinition"])
         applier.refresh()
@@ -168,7 +169,7 @@ def _start(paths: ClusterPaths, phases: Phases, topology: Topology, topology_fil
 
     ctx = addons_mod.ClusterContext(paths, paths.kubeconfig, files.kubeconfig_components, files.ca_cert, api,
                                     applier, cache)
-    for addon in addons_mod.ADDONS:
+    for addon in addons_mod.ADDONS if with_addons else []:
         def start_addon(addon: addons_mod.Addon = addon) -> None:
             addon.install(ctx)
             for spec in addon.processes(ctx):

@@ -104,13 +104,15 @@ def test_kueue_webhook_rejects_an_invalid_cluster_queue_and_admits_a_valid_one(a
 
 
 def test_cluster_down_leaves_no_process_and_no_port(tmp_path: Path) -> None:
-    """A second, throwaway cluster in its own KAIC_HOME: up, then down; nothing it recorded survives."""
+    """A second, throwaway cluster in its own KAIC_HOME: up, then down; nothing it recorded survives.
+    Without the addons: the Argo workflow-controller's health port is fixed, and the session's cluster has it."""
     home = tmp_path / "devcluster-home"
     environ = {**os.environ, "KAIC_HOME": str(home)}
     paths = ClusterPaths(home / "cluster")
     command = [sys.executable, "-m", "kaic.devcluster"]
     try:
-        started = subprocess.run([*command, "up"], env=environ, capture_output=True, text=True, timeout=600)
+        started = subprocess.run([*command, "up", "--no-addons"], env=environ, capture_output=True, text=True,
+                                 timeout=600)
         assert started.returncode == 0, started.stderr[-3000:] + started.stdout[-2000:]
         assert f"kubeconfig: {paths.kubeconfig}" in started.stdout
         recorded = State(paths.state).read()
