@@ -36,6 +36,12 @@ def controller_config() -> dict[str, Any]:
             "tolerations": [{"key": TAINT["key"], "operator": "Equal", "value": TAINT["value"],
                              "effect": TAINT["effect"]}],
         }},
+        # Argo's own init/wait containers meet Pod Security `restricted` (as Argo's docs advise), so workflows
+        # run in restricted namespaces; the templates' containers bring their own securityContext.
+        "executor": {"securityContext": {
+            "runAsNonRoot": True, "runAsUser": 8737, "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+        }},
         "metricsConfig": {"enabled": False},
         "telemetryConfig": {"enabled": False},
     }
