@@ -128,8 +128,9 @@ class Runner:
         path = f"/api/v1/nodes/{c.node}"
         if self.api.call("GET", path) is None:
             self.api.call("POST", "/api/v1/nodes", kubelet.node_body(c.node, {LABEL: "true"}, [TAINT]))
-        else:
-            self.api.merge(path, {"metadata": {"labels": {LABEL: "true"}}, "spec": {"taints": [TAINT]}})
+        # Exactly our taint: admission (TaintNodesByCondition) adds node.kubernetes.io/not-ready to a new Node,
+        # and no node-lifecycle controller may be there to lift it once the node is Ready.
+        self.api.merge(path, {"metadata": {"labels": {LABEL: "true"}}, "spec": {"taints": [TAINT]}})
         self.heartbeat(force=True)
 
     def heartbeat(self, force: bool = False) -> None:
