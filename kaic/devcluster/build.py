@@ -103,14 +103,15 @@ def _go() -> str:
 
 
 def _go_env() -> dict[str, str]:
-    # The wrapper modules' go.sum pins every dependency; GOFLAGS=-mod=mod lets `go build` use them as they are.
-    return {**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": os.environ.get("CGO_ENABLED", "0")}
+    # Static binaries (no C toolchain needed); the module proxy only.
+    return {**os.environ, "CGO_ENABLED": os.environ.get("CGO_ENABLED", "0")}
 
 
 def build_command(component: Component, out: Path) -> tuple[list[str], Path, dict[str, str]]:
     """The argv, working directory and environment that build `component` into `out`."""
     env = _go_env()
     if component.wrapper is not None:
+        env["GOFLAGS"] = "-mod=mod"  # the wrapper's go.sum pins every dependency
         cwd = REPO_GO / component.wrapper
         target = f"{out}/" if len(component.packages) > 1 else str(out / component.binaries[0])
         pkgs = [p if not p.startswith("kaic.dev/") else "." for p in component.packages]

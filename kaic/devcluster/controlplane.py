@@ -109,7 +109,7 @@ def etcd(files: Files, ports: Ports) -> ProcessSpec:
         str(ETCD.path("etcd")), "--name=kaic-dev", f"--data-dir={files.etcd_data}",
         f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
         f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-        f"--initial-cluster=kaic-dev={peer}", "--listen-metrics-urls=",
+        f"--initial-cluster=kaic-dev={peer}",
         "--unsafe-no-fsync",  # a throwaway test store: no fsync, much faster on a loaded machine
         "--log-level=warn",
     ], ports=(ports.etcd, ports.etcd_peer), ready=http_ok(f"{client}/health"))
