@@ -179,8 +179,8 @@ def dropped(sent: Any, stored: Any, path: str = "") -> list[str]:
         if not isinstance(stored, dict):
             return [path or "."]
         return [p for k, v in sent.items() for p in dropped(v, stored.get(k), f"{path}.{k}")]
-    if isinstance(sent, list):
-        if not isinstance(stored, list) or len(stored) != len(sent):
+    if isinstance(sent, list):  # each element kept (admission may add more, e.g. default tolerations)
+        if not isinstance(stored, list):
             return [path]
-        return [p for i, v in enumerate(sent) for p in dropped(v, stored[i], f"{path}[{i}]")]
+        return [f"{path}[{i}]" for i, v in enumerate(sent) if not any(dropped(v, s) == [] for s in stored)]
     return [] if sent == stored else [f"{path}: sent {sent!r}, stored {stored!r}"]
