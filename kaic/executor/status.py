@@ -53,6 +53,7 @@ class NodeStatus:
     exit_code: str | None = None
     artifacts: list[dict[str, str]] = field(default_factory=list)
     inputs: list[dict[str, str]] = field(default_factory=list)
+    memoization: dict[str, Any] | None = None  # memoizationStatus: hit, key, cacheName
     started_mono: float = 0.0
     finished_mono: float = 0.0
 
@@ -93,6 +94,8 @@ class NodeStatus:
             d["inputs"] = {"parameters": self.inputs}
         if outputs:
             d["outputs"] = outputs
+        if self.memoization is not None:
+            d["memoizationStatus"] = self.memoization
         return d
 
     @classmethod

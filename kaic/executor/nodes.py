@@ -1,0 +1,95 @@
+"""Node bookkeeping: creating nodes under their parent, finishing them, reusing a previous run's."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kaic.executor.dagplan import ContinueOn
+from kaic.executor.status import NodeStatus, StatusBook, node_id, now_iso
+
+KIND_OF_TEMPLATE = {
+    "container": "Pod",
+    "script": "Pod",
+    "containerSet": "Pod",
+    "steps": "Steps",
+    "dag": "DAG",
+    "suspend": "Suspend",
+}
+
+
+class NodeKeeper:
+    """Creates and finishes the nodes of one workflow run in its :class:`StatusBook`."""
+
+    def __init__(self, book: StatusBook, workflow: str) -> None:
+        self.book = book
+        self.workflow = workflow
+
+    def create(
+        self,
+        name: str,
+        display: str,
+        kind: str,
+        template: str,
+        parent: NodeStatus | None,
+        phase: str = "Pending",
+        message: str = "",
+    ) -> NodeStatus:
+        node = NodeStatus(
+            id=node_id(self.workflow, name),
+            name=name,
+            display_name=display,
+            type=kind,
+            template_name=template,
+            phase=phase,
+            message=message,
+        )
+        if phase != "Pending":
+            node.started_at = node.finished_at = now_iso()
+        return self.book.add(node, parent)
+
+    def running(self, node: NodeStatus) -> NodeStatus:
+        self.book.set_phase(node, "Running")
+        return node
+
+    def finish(self, node: NodeStatus, phase: str, message: str = "") -> NodeStatus:
+        self.book.set_phase(node, phase, message)
+        return node
+
+    def error(
+        self, name: str, display: str, kind: str, template: str, parent: NodeStatus | None, message: str
+    ) -> NodeStatus:
+        """A node that could not even start (bad arguments, a failed expression)."""
+        return self.finish(self.create(name, display, kind, template, parent), "Error", message)
+
+    def reuse(self, prev: NodeStatus, parent: NodeStatus | None) -> NodeStatus:
+        """A previous run's Succeeded node, on resume."""
+        node = NodeStatus(
+            id=prev.id,
+            name=prev.name,
+            display_name=prev.display_name,
+            type=prev.type,
+            template_name=prev.template_name,
+            phase="Succeeded",
+            message="reused from the previous run",
+            started_at=prev.started_at,
+            finished_at=prev.finished_at,
+            parameters=prev.parameters,
+            result=prev.result,
+            exit_code=prev.exit_code,
+            artifacts=prev.artifacts,
+        )
+        return self.book.add(node, parent)
+
+
+def aggregate_phase(children: Sequence[NodeStatus], spec: Mapping[str, Any]) -> str:
+    """A fanned-out step's or task's phase: the first failure its ``continueOn`` does not cover."""
+    continue_on = ContinueOn.of(spec.get("continueOn"))
+    for c in children:
+        if c.failed_or_error and not continue_on.covers(c.phase):
+            return c.phase
+    return "Succeeded"
+
+
+def failure_message(children: Sequence[NodeStatus], phase: str) -> str:
+    return next((f"child '{c.id}' {c.phase.lower()}" for c in children if c.phase == phase), "")
