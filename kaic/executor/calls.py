@@ -9,6 +9,7 @@ from kaic.executor.expressions import ExpressionError, evaluate_when, to_text
 from kaic.executor.hooks import ExpressionHooks, expression_hooks, run_exit_hook
 from kaic.executor.invocation import NO_ITEM, Call, Invocation
 from kaic.executor.loops import item_scope
+from kaic.executor.manifest import Template
 from kaic.executor.process import CancelScope
 from kaic.executor.status import NodeStatus
 from kaic.executor.templating import UnresolvedError, absent_ref, substitute, substitute_any
@@ -25,9 +26,13 @@ def call_scope(call: Call, local: Mapping[str, str]) -> dict[str, str]:
     return sc
 
 
-def arguments(spec: Mapping[str, Any], sc: Mapping[str, str]) -> tuple[dict[str, str], tuple[dict[str, Any], ...], frozenset[str]]:
+def arguments(spec: Mapping[str, Any], sc: Mapping[str, str],
+              template: Template) -> tuple[dict[str, str], tuple[dict[str, Any], ...], frozenset[str]]:
     """A call's argument parameters and artifacts; a parameter that is exactly a reference to an
-    absent optional is dropped (so the consumer's input default applies)."""
+    absent optional is dropped (so the consumer's input default applies), and so is an artifact
+    whose source does not exist when it or the consumer's input is optional."""
+    optional = {str(a.get("name")) for a in (template.spec.get("inputs") or {}).get("artifacts") or []
+                if a.get("optional")}
     args: dict[str, str] = {}
     dropped: set[str] = set()
     for p in (spec.get("arguments") or {}).get("parameters") or []:
@@ -41,7 +46,7 @@ def arguments(spec: Mapping[str, Any], sc: Mapping[str, str]) -> tuple[dict[str,
         try:
             arts.append(substitute_any(a, sc))
         except UnresolvedError:
-            if not a.get("optional"):
+            if not (a.get("optional") or str(a.get("name")) in optional):
                 raise
     return args, tuple(arts), frozenset(dropped)
 
@@ -59,7 +64,7 @@ def run_call(eng: Engine, call: Call, parent: NodeStatus, local: Mapping[str, st
             if not evaluate_when(text):
                 return eng.keeper.create(call.name, call.display, "Skipped", template.name, parent, "Skipped",
                                          f"when '{text}' evaluated false")
-        args, arts, dropped = arguments(spec, sc)
+        args, arts, dropped = arguments(spec, sc, template)
     except (UnresolvedError, ExpressionError) as exc:
         return eng.keeper.error(call.name, call.display, "Skipped", template.name, parent, str(exc))
     ref = f"{prefix}.{call.display}"

@@ -167,6 +167,7 @@ def run_dag(eng: Engine, tmpl: Template, node: NodeStatus, local: dict[str, str]
     if scope.cancelled and verdict in ("Running", "Succeeded") and (pending or queued):
         keeper.finish(node, "Failed", scope.reason)
         return
+    node.outbound_nodes = _outbound(eng, node, targets)
     if verdict in ("Failed", "Error"):
         bad = next(
             (n for n in targets if n in outcomes and dagplan.effective_phase(n, outcomes, deps) in ("Failed", "Error")),
@@ -177,5 +178,11 @@ def run_dag(eng: Engine, tmpl: Template, node: NodeStatus, local: dict[str, str]
     if verdict == "Running":
         keeper.finish(node, "Failed", scope.reason or "dag did not complete")
         return
+    node.outbound_nodes = _outbound(eng, node, targets)
     error = template_outputs(tmpl, node, local)
     keeper.finish(node, "Error" if error else "Succeeded", error or "")
+
+
+def _outbound(eng: Engine, node: NodeStatus, targets: list[str]) -> list[str]:
+    by_name = {eng.book.nodes[c].name: eng.book.nodes[c] for c in node.children if c in eng.book.nodes}
+    return [o for t in targets if f"{node.name}.{t}" in by_name for o in eng.keeper.outbound(by_name[f"{node.name}.{t}"])]

@@ -62,6 +62,26 @@ class NodeKeeper:
         """A node that could not even start (bad arguments, a failed expression)."""
         return self.finish(self.create(name, display, kind, template, parent), "Error", message)
 
+    def link(self, node: NodeStatus, parents: Sequence[str]) -> None:
+        """Add ``node`` as a child of the nodes ``parents`` (ids): Argo hangs a step group under
+        the outbound nodes of the group before it."""
+        for pid in parents:
+            parent = self.book.nodes.get(pid)
+            if parent is not None:
+                self.book.link(node, parent)
+
+    def outbound(self, node: NodeStatus) -> list[str]:
+        """The nodes a Steps/DAG/Retry/TaskGroup node ends with (Argo's getOutboundNodes)."""
+        if node.type in ("Steps", "DAG"):
+            return list(node.outbound_nodes) or [node.id]
+        kids = [self.book.nodes[c] for c in node.children if c in self.book.nodes]
+        if node.type == "Retry":
+            return self.outbound(kids[-1]) if kids else [node.id]
+        if node.type == "TaskGroup" or (node.type == "Pod" and any(k.type == "Container" for k in kids)):
+            out = [o for k in kids if k.type != "Pod" or k.name.startswith(node.name) for o in self.outbound(k)]
+            return out or [node.id]
+        return [node.id]
+
     def reuse(self, prev: NodeStatus, parent: NodeStatus | None) -> NodeStatus:
         """A previous run's Succeeded node, on resume."""
         node = NodeStatus(

@@ -30,19 +30,35 @@ def run_steps(eng: Engine, tmpl: Template, node: NodeStatus, local: dict[str, st
     keeper.running(node)
     limit = template_limit(tmpl.spec, local)
     fail_fast = tmpl.spec.get("failFast") is True
+    prev: NodeStatus | None = None
     for gi, group in enumerate(tmpl.spec["steps"]):
         if scope.cancelled:
             keeper.finish(node, "Failed", scope.reason)
             return
-        gnode = keeper.running(keeper.create(f"{node.name}[{gi}]", f"[{gi}]", "StepGroup", tmpl.name, node))
+        # The first group hangs under the Steps node, each next one under the outbound nodes of
+        # the group before it (as Argo draws it).
+        gnode = keeper.create(f"{node.name}[{gi}]", f"[{gi}]", "StepGroup", tmpl.name, node if prev is None else None)
+        if prev is not None:
+            keeper.link(gnode, _group_outbound(eng, prev) or [prev.id])
+        keeper.running(gnode)
+        prev = gnode
         failure = run_group(eng, group or [], gnode, local, scope, limit, fail_fast)
         if failure:
+            node.outbound_nodes = _group_outbound(eng, gnode)
             keeper.finish(gnode, "Failed", failure)
             keeper.finish(node, "Failed", failure)
             return
         keeper.finish(gnode, "Succeeded")
+    if prev is not None:
+        node.outbound_nodes = _group_outbound(eng, prev)
     error = template_outputs(tmpl, node, local)
     keeper.finish(node, "Error" if error else "Succeeded", error or "")
+
+
+def _group_outbound(eng: Engine, gnode: NodeStatus) -> list[str]:
+    nodes = eng.book.nodes
+    return [o for c in list(gnode.children) if c in nodes and nodes[c].type != "StepGroup"
+            for o in eng.keeper.outbound(nodes[c])]
 
 
 def run_group(eng: Engine, group: list[dict[str, Any]], gnode: NodeStatus, local: dict[str, str],
