@@ -182,7 +182,7 @@ REASONS: dict[str, str] = {
     "sidecars": "sidecars are unsupported",
     "initContainers": "init containers are unsupported",
     "volumes": "volumes are unsupported",
-    "volumeMounts": "volume mounts need a cluster's volumes",
+    "volumeMounts": "volume mounts are unsupported",
     "volumeClaimTemplates": "volume claims are unsupported",
     "http": "http templates are unsupported",
     "plugin": "executor plugins are unsupported",

@@ -2,11 +2,13 @@
 loop item fanned out through one :class:`Launcher` bounded by the template's ``parallelism``; the
 DAG is judged on its targets (:mod:`dagplan`).
 
-failFast (``dag.failFast``, on by default) is decided on what had started, never on timing: once a
-target has failed, a task still starts only if every task it depends on had started before the
-failure was known (Argo's controller schedules, in one pass, every task whose dependencies it
-sees finished, so tasks that ran alongside the failing one still get their dependents started);
-anything further down stops. Template-level ``failFast`` starts nothing new after a failed child.
+failFast (``dag.failFast``, on by default) is decided on the DAG's shape, never on timing. A task's
+level is 0 without dependencies, else one more than its deepest dependency: the reconciliation
+pass in which Argo's controller would start it if every pod took as long. Once a target has
+failed, tasks up to that target's level still start (Argo schedules them in the same pass in
+which it omits or fails the target), deeper ones never do. So a failing target stops a slow
+branch's dependents, while tasks that ran alongside the failure's cause still get theirs.
+Template-level ``failFast`` starts nothing new after a failed child.
 """
 
 from __future__ import annotations
@@ -67,8 +69,8 @@ def run_dag(eng: Engine, tmpl: Template, node: NodeStatus, local: dict[str, str]
     outcomes: dict[str, dagplan.Outcome] = {}
     groups: dict[str, _Group] = {}
     queued: list[tuple[str, int, Call, NodeStatus, dict[str, str]]] = []  # units waiting for a slot
-    started: set[str] = set()
-    frozen: set[str] | None = None  # what had started when a failure stopped the DAG (failFast)
+    level = dagplan.levels(deps)
+    fail_level: int | None = None  # the failed target's level, once the DAG has failed (failFast)
     child_failed = False
 
     def resolve(name: str, phase: str, children: list[NodeStatus] | None, tnode: NodeStatus) -> None:
@@ -121,7 +123,7 @@ def run_dag(eng: Engine, tmpl: Template, node: NodeStatus, local: dict[str, str]
             for name in list(pending):
                 if any(d not in outcomes for d in deps[name]):
                     continue
-                if frozen is not None and not all(d in frozen for d in deps[name]):
+                if fail_level is not None and level[name] > fail_level:
                     continue
                 pending.remove(name)
                 progressed = True
@@ -130,7 +132,6 @@ def run_dag(eng: Engine, tmpl: Template, node: NodeStatus, local: dict[str, str]
                                             node, "Omitted", "omitted: depends condition not met")
                     resolve(name, "Omitted", None, omitted)
                     continue
-                started.add(name)
                 schedule(name)
         while queued and not scope.cancelled and not (template_fail_fast and child_failed):
             name, index, call, parent, snapshot = queued[0]
@@ -139,8 +140,8 @@ def run_dag(eng: Engine, tmpl: Template, node: NodeStatus, local: dict[str, str]
                 break
             queued.pop(0)
         verdict = dagplan.assess(targets, outcomes, deps, continue_on, fail_fast)
-        if fail_fast and verdict in ("Failed", "Error") and frozen is None:
-            frozen = set(started)
+        if fail_fast and verdict in ("Failed", "Error") and fail_level is None:
+            fail_level = min(level[t] for t in dagplan.failed_targets(targets, outcomes, deps, continue_on))
         if launcher.running == 0:
             if queued and not scope.cancelled and not (template_fail_fast and child_failed):
                 continue

@@ -144,8 +144,8 @@ class Engine:
         try:
             args, arts, dropped = hook_arguments(hook, scope)
         except UnresolvedError as exc:
-            return self.keeper.error(name, name, "Pod", template.name, None, str(exc))
-        return self.invoke(Invocation(template, name, name, None, self.exit_scope, args, arts, dropped))
+            return self.keeper.error(name, "onExit", "Pod", template.name, None, str(exc))
+        return self.invoke(Invocation(template, name, "onExit", None, self.exit_scope, args, arts, dropped))
 
     def interrupt(self, reason: str = "interrupted") -> None:
         """Stop running nodes (SIGTERM their process groups); a second call also stops the exit handler."""

@@ -16,7 +16,7 @@ from kaic.executor.loops import (
     parse_param_items,
 )
 from kaic.executor.process import PathMap
-from kaic.executor.scheduler import node_vars
+from kaic.executor.varscope import node_vars
 from kaic.executor.status import NodeStatus
 from kaic.executor.templating import UnresolvedError, nested, substitute, substitute_any
 
