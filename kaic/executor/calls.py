@@ -26,13 +26,15 @@ def call_scope(call: Call, local: Mapping[str, str]) -> dict[str, str]:
     return sc
 
 
-def arguments(spec: Mapping[str, Any], sc: Mapping[str, str],
-              template: Template) -> tuple[dict[str, str], tuple[dict[str, Any], ...], frozenset[str]]:
+def arguments(
+    spec: Mapping[str, Any], sc: Mapping[str, str], template: Template
+) -> tuple[dict[str, str], tuple[dict[str, Any], ...], frozenset[str]]:
     """A call's argument parameters and artifacts; a parameter that is exactly a reference to an
     absent optional is dropped (so the consumer's input default applies), and so is an artifact
     whose source does not exist when it or the consumer's input is optional."""
-    optional = {str(a.get("name")) for a in (template.spec.get("inputs") or {}).get("artifacts") or []
-                if a.get("optional")}
+    optional = {
+        str(a.get("name")) for a in (template.spec.get("inputs") or {}).get("artifacts") or [] if a.get("optional")
+    }
     args: dict[str, str] = {}
     dropped: set[str] = set()
     for p in (spec.get("arguments") or {}).get("parameters") or []:
@@ -51,8 +53,9 @@ def arguments(spec: Mapping[str, Any], sc: Mapping[str, str],
     return args, tuple(arts), frozenset(dropped)
 
 
-def run_call(eng: Engine, call: Call, parent: NodeStatus, local: Mapping[str, str], scope: CancelScope,
-             prefix: str) -> NodeStatus:
+def run_call(
+    eng: Engine, call: Call, parent: NodeStatus, local: Mapping[str, str], scope: CancelScope, prefix: str
+) -> NodeStatus:
     """Run one step (``prefix`` "steps") or task ("tasks") under ``parent``; its node."""
     spec = call.spec
     sc = call_scope(call, local)
@@ -62,8 +65,15 @@ def run_call(eng: Engine, call: Call, parent: NodeStatus, local: Mapping[str, st
         if when is not None:
             text = substitute(to_text(when), sc)
             if not evaluate_when(text):
-                return eng.keeper.create(call.name, call.display, "Skipped", template.name, parent, "Skipped",
-                                         f"when '{text}' evaluated false")
+                return eng.keeper.create(
+                    call.name,
+                    call.display,
+                    "Skipped",
+                    template.name,
+                    parent,
+                    "Skipped",
+                    f"when '{text}' evaluated false",
+                )
         args, arts, dropped = arguments(spec, sc, template)
     except (UnresolvedError, ExpressionError) as exc:
         return eng.keeper.error(call.name, call.display, "Skipped", template.name, parent, str(exc))
@@ -77,8 +87,17 @@ def run_call(eng: Engine, call: Call, parent: NodeStatus, local: Mapping[str, st
         return out
 
     hooks = ExpressionHooks(eng, expression_hooks(spec), hook_scope_of)
-    inv = Invocation(template, call.name, call.display, parent, scope, args, arts, dropped,
-                     on_running=hooks.observe if hooks.hooks else None)
+    inv = Invocation(
+        template,
+        call.name,
+        call.display,
+        parent,
+        scope,
+        args,
+        arts,
+        dropped,
+        on_running=hooks.observe if hooks.hooks else None,
+    )
     child = eng.invoke(inv)
     hooks.observe(child)
     hooks.wait()

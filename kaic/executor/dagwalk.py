@@ -13,11 +13,13 @@ Template-level ``failFast`` starts nothing new after a failed child.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kaic.executor import dagplan
 from kaic.executor.calls import run_call
+from kaic.executor.expressions import to_text
 from kaic.executor.fanout import FAIL_FAST_MESSAGE, Launcher, calls_for, is_loop, template_limit
 from kaic.executor.hooks import ExpressionHooks, expression_hooks, run_exit_hook
 from kaic.executor.invocation import Call
@@ -29,7 +31,6 @@ from kaic.executor.process import CancelScope
 from kaic.executor.status import NodeStatus
 from kaic.executor.stepswalk import EMPTY_LOOP_MESSAGE
 from kaic.executor.templating import UnresolvedError, substitute
-from kaic.executor.expressions import to_text
 from kaic.executor.varscope import node_vars, skipped_vars
 
 if TYPE_CHECKING:
@@ -128,15 +129,22 @@ def run_dag(eng: Engine, tmpl: Template, node: NodeStatus, local: dict[str, str]
                 pending.remove(name)
                 progressed = True
                 if not dagplan.should_run(exprs[name], outcomes, continue_on):
-                    omitted = keeper.create(f"{node.name}.{name}", name, "Skipped", str(tasks[name]["template"]),
-                                            node, "Omitted", "omitted: depends condition not met")
+                    omitted = keeper.create(
+                        f"{node.name}.{name}",
+                        name,
+                        "Skipped",
+                        str(tasks[name]["template"]),
+                        node,
+                        "Omitted",
+                        "omitted: depends condition not met",
+                    )
                     resolve(name, "Omitted", None, omitted)
                     continue
                 schedule(name)
         while queued and not scope.cancelled and not (template_fail_fast and child_failed):
             name, index, call, parent, snapshot = queued[0]
-            if not launcher.start((name, index), lambda c=call, p=parent, s=snapshot: run_call(eng, c, p, s, scope, "tasks"),
-                                  wait=False):
+            work = functools.partial(run_call, eng, call, parent, snapshot, scope, "tasks")
+            if not launcher.start((name, index), work, wait=False):
                 break
             queued.pop(0)
         verdict = dagplan.assess(targets, outcomes, deps, continue_on, fail_fast)
@@ -186,4 +194,6 @@ def run_dag(eng: Engine, tmpl: Template, node: NodeStatus, local: dict[str, str]
 
 def _outbound(eng: Engine, node: NodeStatus, targets: list[str]) -> list[str]:
     by_name = {eng.book.nodes[c].name: eng.book.nodes[c] for c in node.children if c in eng.book.nodes}
-    return [o for t in targets if f"{node.name}.{t}" in by_name for o in eng.keeper.outbound(by_name[f"{node.name}.{t}"])]
+    return [
+        o for t in targets if f"{node.name}.{t}" in by_name for o in eng.keeper.outbound(by_name[f"{node.name}.{t}"])
+    ]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
-from jsonpath_ng.ext import parse as jsonpath_parse
+from jsonpath_ng.ext.parser import parse as jsonpath_parse
 
 from kaic.executor.expressions import ExpressionError, to_text
 
@@ -280,7 +280,7 @@ SPRIG: dict[str, Callable[..., Any]] = {
     "toPrettyJson": lambda v: json.dumps(v, indent=2),
     "fromJson": _from_json,
     "regexMatch": lambda pattern, s: re.search(str(pattern), str(s)) is not None,
-    "regexFind": lambda pattern, s: (m.group(0) if (m := re.search(str(pattern), str(s))) else ""),
+    "regexFind": lambda pattern, s: m.group(0) if (m := re.search(str(pattern), str(s))) else "",
     "regexReplaceAll": lambda pattern, s, repl: re.sub(str(pattern), str(repl).replace("$", "\\"), str(s)),
     "indent": lambda n, s: "\n".join(" " * _as_int(n) + line for line in str(s).split("\n")),
     "len": _len,

@@ -98,8 +98,9 @@ def expand(spec: Mapping[str, Any], local: Mapping[str, str]) -> list[Any] | Non
     return None
 
 
-def calls_for(spec: Mapping[str, Any], base: str, display: str, local: Mapping[str, str],
-              keep_hooks: bool = False) -> list[Call]:
+def calls_for(
+    spec: Mapping[str, Any], base: str, display: str, local: Mapping[str, str], keep_hooks: bool = False
+) -> list[Call]:
     """The calls a step or task expands to: itself, or one per loop item. Steps keep their hooks on
     every item (Argo expands them into steps); a DAG task's hooks belong to its TaskGroup."""
     items = expand(spec, local)

@@ -39,7 +39,9 @@ def expression_hooks(spec: Mapping[str, Any]) -> dict[str, Hook]:
     return {str(k): v for k, v in (spec.get("hooks") or {}).items() if k != "exit"}
 
 
-def hook_arguments(hook: Hook, scope: Mapping[str, str]) -> tuple[dict[str, str], tuple[dict[str, Any], ...], frozenset[str]]:
+def hook_arguments(
+    hook: Hook, scope: Mapping[str, str]
+) -> tuple[dict[str, str], tuple[dict[str, Any], ...], frozenset[str]]:
     """A hook's arguments, substituted leniently (unknown tags stay as written)."""
     args: dict[str, str] = {}
     dropped: set[str] = set()
@@ -62,7 +64,9 @@ def hook_scope(eng: Engine) -> CancelScope:
     return scope
 
 
-def run_hook(eng: Engine, hook: Hook, name: str, display: str, parent: NodeStatus, scope: Mapping[str, str]) -> NodeStatus:
+def run_hook(
+    eng: Engine, hook: Hook, name: str, display: str, parent: NodeStatus, scope: Mapping[str, str]
+) -> NodeStatus:
     template = eng.model.templates[str(hook["template"])]
     try:
         args, arts, dropped = hook_arguments(hook, scope)
@@ -72,7 +76,9 @@ def run_hook(eng: Engine, hook: Hook, name: str, display: str, parent: NodeStatu
     return eng.invoke(inv)
 
 
-def run_exit_hook(eng: Engine, spec: Mapping[str, Any], node: NodeStatus, scope: Mapping[str, str]) -> NodeStatus | None:
+def run_exit_hook(
+    eng: Engine, spec: Mapping[str, Any], node: NodeStatus, scope: Mapping[str, str]
+) -> NodeStatus | None:
     """A step's or task's exit hook, once its node has finished."""
     hook = exit_hook(spec)
     if hook is None:
@@ -93,7 +99,9 @@ class ExpressionHooks:
     """The expression hooks of one node; ``observe`` fires those whose expression is now true (each
     at most once, in a thread), ``wait`` waits for the fired ones."""
 
-    def __init__(self, eng: Engine, hooks: Mapping[str, Hook], scope_of: Callable[[NodeStatus], Mapping[str, str]]) -> None:
+    def __init__(
+        self, eng: Engine, hooks: Mapping[str, Hook], scope_of: Callable[[NodeStatus], Mapping[str, str]]
+    ) -> None:
         self.eng = eng
         self.hooks = dict(hooks)
         self.scope_of = scope_of

@@ -349,7 +349,8 @@ class _Validator:
             for c in (spec.get("containerSet") or {}).get("containers") or []:
                 for d in c.get("dependencies") or []:
                     if d not in names:
-                        self.add(f"{path}.containerSet.containers[{c.get('name')}].dependencies", f"unknown container {d!r}")
+                        where = f"{path}.containerSet.containers[{c.get('name')}].dependencies"
+                        self.add(where, f"unknown container {d!r}")
         elif t.kind in ("container", "script"):
             body = spec[t.kind]
             if not body.get("command") and t.schedulable:

@@ -55,8 +55,12 @@ class MemoCache:
         return outputs
 
     def save(self, memo: Memo, node: NodeStatus) -> None:
-        outputs = {"parameters": node.parameters, "artifacts": node.artifacts, "result": node.result,
-                   "exitCode": node.exit_code}
+        outputs = {
+            "parameters": node.parameters,
+            "artifacts": node.artifacts,
+            "result": node.result,
+            "exitCode": node.exit_code,
+        }
         path = self._path(memo)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -4,10 +4,11 @@ artifacts fetched before and its outputs collected after (the process primitives
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,8 +82,14 @@ def _declared_paths(tmpl: Template, body: Mapping[str, Any]) -> list[str]:
     return declared
 
 
-def run_pod(eng: Engine, tmpl: Template, node: NodeStatus, local: dict[str, str],
-            arts: tuple[Mapping[str, Any], ...], scope: CancelScope) -> None:
+def run_pod(
+    eng: Engine,
+    tmpl: Template,
+    node: NodeStatus,
+    local: dict[str, str],
+    arts: tuple[Mapping[str, Any], ...],
+    scope: CancelScope,
+) -> None:
     """Run a container/script/containerSet template as the pod ``node``, and finish it."""
     keeper = eng.keeper
     if not tmpl.schedulable:
@@ -142,8 +149,9 @@ def _main_log(tmpl: Template, node_dir: Path) -> Path:
     return node_dir / f"{main}.stdout.log"
 
 
-def _argv(tmpl: Template, body: Mapping[str, Any], spec: Mapping[str, Any], node_dir: Path, paths: PathMap,
-          bin_dir: Path) -> list[str]:
+def _argv(
+    tmpl: Template, body: Mapping[str, Any], spec: Mapping[str, Any], node_dir: Path, paths: PathMap, bin_dir: Path
+) -> list[str]:
     argosay = str(body.get("image") or "").startswith(ARGOSAY_IMAGE)
 
     def rewrite(text: Any) -> str:
@@ -162,9 +170,18 @@ def _argv(tmpl: Template, body: Mapping[str, Any], spec: Mapping[str, Any], node
     return python_argv(argv)
 
 
-def _run_one(eng: Engine, tmpl: Template, body: Mapping[str, Any], node: NodeStatus, node_dir: Path,
-             local: Mapping[str, str], paths: PathMap, scope: CancelScope, log_prefix: str = "",
-             on_start: Any = None) -> tuple[int | None, str | None, str | None]:
+def _run_one(
+    eng: Engine,
+    tmpl: Template,
+    body: Mapping[str, Any],
+    node: NodeStatus,
+    node_dir: Path,
+    local: Mapping[str, str],
+    paths: PathMap,
+    scope: CancelScope,
+    log_prefix: str = "",
+    on_start: Callable[[], None] | None = None,
+) -> tuple[int | None, str | None, str | None]:
     spec = substitute_any({k: body.get(k) for k in ("command", "args", "env", "source", "workingDir")}, local)
     argv = _argv(tmpl, body, spec, node_dir, paths, eng.config.run_dir / "bin")
     env = dict(eng.env)
@@ -185,7 +202,7 @@ def _run_one(eng: Engine, tmpl: Template, body: Mapping[str, Any], node: NodeSta
         timer=eng.timer,
         deadline_s=pod_deadline(tmpl, local),
         deadline_message=POD_DEADLINE_MESSAGE,
-        on_start=on_start or (lambda: eng.keeper.running(node)),
+        on_start=on_start or (lambda: _mark_running(eng, node)),
     )
     if outcome.exit_code is None:
         return None, None, outcome.start_error
@@ -193,9 +210,19 @@ def _run_one(eng: Engine, tmpl: Template, body: Mapping[str, Any], node: NodeSta
     return code, outcome.killed, None
 
 
-def _run_container_set(eng: Engine, tmpl: Template, bodies: list[dict[str, Any]], node: NodeStatus,
-                       local: Mapping[str, str], paths: PathMap,
-                       scope: CancelScope) -> tuple[int | None, str | None, str | None]:
+def _mark_running(eng: Engine, node: NodeStatus) -> None:
+    eng.keeper.running(node)
+
+
+def _run_container_set(
+    eng: Engine,
+    tmpl: Template,
+    bodies: list[dict[str, Any]],
+    node: NodeStatus,
+    local: Mapping[str, str],
+    paths: PathMap,
+    scope: CancelScope,
+) -> tuple[int | None, str | None, str | None]:
     """Each container a process (a Container child node), started once its ``dependencies`` have
     succeeded; ``containerSet.retryStrategy.retries`` restarts a failed container."""
     keeper = eng.keeper
@@ -205,8 +232,10 @@ def _run_container_set(eng: Engine, tmpl: Template, bodies: list[dict[str, Any]]
     pause = parse_duration(substitute(to_text(retry["duration"]), local)) if retry.get("duration") else 0.0
     keeper.running(node)
     results: dict[str, tuple[int | None, str | None, str | None]] = {}
-    children = {str(b["name"]): keeper.create(f"{node.name}.{b['name']}", str(b["name"]), "Container",
-                                              tmpl.name, node) for b in bodies}
+    children = {
+        str(b["name"]): keeper.create(f"{node.name}.{b['name']}", str(b["name"]), "Container", tmpl.name, node)
+        for b in bodies
+    }
     done: dict[str, threading.Event] = {str(b["name"]): threading.Event() for b in bodies}
 
     def run(body: dict[str, Any]) -> None:
@@ -222,8 +251,18 @@ def _run_container_set(eng: Engine, tmpl: Template, bodies: list[dict[str, Any]]
                 return
             attempt = 0
             while True:
-                res = _run_one(eng, tmpl, body, child, node_dir, local, paths, scope, f"{name}.",
-                               on_start=lambda c=child: keeper.running(c))
+                res = _run_one(
+                    eng,
+                    tmpl,
+                    body,
+                    child,
+                    node_dir,
+                    local,
+                    paths,
+                    scope,
+                    f"{name}.",
+                    on_start=functools.partial(_mark_running, eng, child),
+                )
                 if res[0] == 0 or res[0] is None or res[1] or attempt >= retries:
                     break
                 attempt += 1
@@ -250,8 +289,13 @@ def _run_container_set(eng: Engine, tmpl: Template, bodies: list[dict[str, Any]]
     return results["main" if "main" in names else names[-1]]
 
 
-def _fetch_inputs(eng: Engine, inputs_spec: Mapping[str, Any], arts: tuple[Mapping[str, Any], ...],
-                  local: Mapping[str, str], paths: PathMap) -> None:
+def _fetch_inputs(
+    eng: Engine,
+    inputs_spec: Mapping[str, Any],
+    arts: tuple[Mapping[str, Any], ...],
+    local: Mapping[str, str],
+    paths: PathMap,
+) -> None:
     given = {a.get("name"): a for a in arts}
     for spec in inputs_spec.get("artifacts") or []:
         merged = substitute_any({**spec, **given.get(spec.get("name"), {})}, local)

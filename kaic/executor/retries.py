@@ -29,14 +29,22 @@ def run_with_retries(eng: Engine, inv: Invocation, strategy: Mapping[str, Any], 
     first = time.monotonic()
     attempt = 0
     while True:
-        child = eng.run_once(dataclasses.replace(
-            inv, name=f"{inv.name}({attempt})", display=f"{inv.display}({attempt})", parent=rnode,
-            attempt=attempt, on_running=None,
-        ))
+        child = eng.run_once(
+            dataclasses.replace(
+                inv,
+                name=f"{inv.name}({attempt})",
+                display=f"{inv.display}({attempt})",
+                parent=rnode,
+                attempt=attempt,
+                on_running=None,
+            )
+        )
         message: str | None = child.message
         if child.phase == "Succeeded" or inv.cancel.cancelled:
             break
-        decision = plan.decide(attempt + 1, child.phase, first, child.finished_mono or time.monotonic(), time.monotonic())
+        decision = plan.decide(
+            attempt + 1, child.phase, first, child.finished_mono or time.monotonic(), time.monotonic()
+        )
         if not decision.retry:
             message = decision.message if decision.message is not None else child.message
             break

@@ -108,10 +108,17 @@ class Engine:
                 return "Error", root.message
             if not LOCKS.acquire(locks, self.main_scope):
                 locks = []
-            root = self.invoke(Invocation(
-                m.templates[m.entrypoint], self.name, self.name, None, self.main_scope, dict(m.parameters),
-                on_running=hooks.observe if hooks.hooks else None,
-            ))
+            root = self.invoke(
+                Invocation(
+                    m.templates[m.entrypoint],
+                    self.name,
+                    self.name,
+                    None,
+                    self.main_scope,
+                    dict(m.parameters),
+                    on_running=hooks.observe if hooks.hooks else None,
+                )
+            )
             if deadline is not None:
                 self.timer.cancel(deadline)
             phase = root.phase if root.phase in ("Succeeded", "Failed", "Error") else "Failed"
@@ -160,7 +167,11 @@ class Engine:
         finished."""
         tmpl = inv.template
         prev = self.previous.get(inv.name)
-        if prev is not None and prev.phase == "Succeeded" and tmpl.kind in ("container", "script", "containerSet", "suspend"):
+        if (
+            prev is not None
+            and prev.phase == "Succeeded"
+            and tmpl.kind in ("container", "script", "containerSet", "suspend")
+        ):
             return self.keeper.reuse(prev, inv.parent)
         kind = KIND_OF_TEMPLATE[tmpl.kind]
         scope = self.globals.snapshot()
@@ -188,8 +199,9 @@ class Engine:
         except LockError as exc:
             return self.keeper.error(inv.name, inv.display, kind, tmpl.name, inv.parent, str(exc))
         if not LOCKS.acquire(locks, inv.cancel):
-            return self.keeper.finish(self.keeper.create(inv.name, inv.display, kind, tmpl.name, inv.parent),
-                                      "Failed", inv.cancel.reason)
+            return self.keeper.finish(
+                self.keeper.create(inv.name, inv.display, kind, tmpl.name, inv.parent), "Failed", inv.cancel.reason
+            )
         try:
             strategy = tmpl.spec.get("retryStrategy") or self.spec.get("retryStrategy")
             node = run_with_retries(self, inv, strategy, local) if strategy else self.run_once(inv)

@@ -4,6 +4,7 @@ new after a failure."""
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from kaic.executor.calls import run_call
@@ -57,12 +58,23 @@ def run_steps(eng: Engine, tmpl: Template, node: NodeStatus, local: dict[str, st
 
 def _group_outbound(eng: Engine, gnode: NodeStatus) -> list[str]:
     nodes = eng.book.nodes
-    return [o for c in list(gnode.children) if c in nodes and nodes[c].type != "StepGroup"
-            for o in eng.keeper.outbound(nodes[c])]
+    return [
+        o
+        for c in list(gnode.children)
+        if c in nodes and nodes[c].type != "StepGroup"
+        for o in eng.keeper.outbound(nodes[c])
+    ]
 
 
-def run_group(eng: Engine, group: list[dict[str, Any]], gnode: NodeStatus, local: dict[str, str],
-              scope: CancelScope, limit: int | None, fail_fast: bool) -> str:
+def run_group(
+    eng: Engine,
+    group: list[dict[str, Any]],
+    gnode: NodeStatus,
+    local: dict[str, str],
+    scope: CancelScope,
+    limit: int | None,
+    fail_fast: bool,
+) -> str:
     """Run one group of parallel steps; the failure message, or "" when the group succeeded."""
     keeper = eng.keeper
     failure = ""
@@ -78,8 +90,9 @@ def run_group(eng: Engine, group: list[dict[str, Any]], gnode: NodeStatus, local
             by_step[si] = []
             continue
         if not calls:
-            keeper.create(f"{gnode.name}.{sname}", sname, "Skipped", str(step["template"]), gnode, "Skipped",
-                          EMPTY_LOOP_MESSAGE)
+            keeper.create(
+                f"{gnode.name}.{sname}", sname, "Skipped", str(step["template"]), gnode, "Skipped", EMPTY_LOOP_MESSAGE
+            )
         by_step[si] = []
         pending += [(si, c) for c in calls]
     launcher: Launcher[int, NodeStatus] = Launcher(limit, scope)
@@ -92,7 +105,8 @@ def run_group(eng: Engine, group: list[dict[str, Any]], gnode: NodeStatus, local
     while True:
         while nxt < len(pending) and not stopped and not scope.cancelled:
             si, call = pending[nxt]
-            if not launcher.start(nxt, lambda c=call: run_call(eng, c, gnode, local, scope, "steps"), wait=False):
+            work = functools.partial(run_call, eng, call, gnode, local, scope, "steps")
+            if not launcher.start(nxt, work, wait=False):
                 break
             nxt += 1
         if launcher.running == 0:
@@ -118,8 +132,14 @@ def run_group(eng: Engine, group: list[dict[str, Any]], gnode: NodeStatus, local
                 if children[0].phase in ("Skipped", "Omitted") and not children[0].parameters:
                     local.update(skipped_vars(f"steps.{sname}", eng.model.templates.get(str(step["template"])), True))
         else:
-            agg = NodeStatus(id=gnode.id, name=sname, display_name=sname, type="TaskGroup", template_name="",
-                             phase=aggregate_phase(children, step))
+            agg = NodeStatus(
+                id=gnode.id,
+                name=sname,
+                display_name=sname,
+                type="TaskGroup",
+                template_name="",
+                phase=aggregate_phase(children, step),
+            )
             local.update(node_vars(f"steps.{sname}", agg, children))
     if fail_fast and (stopped or failure):
         return FAIL_FAST_MESSAGE

@@ -59,8 +59,12 @@ class Globals:
         with self._lock:
             self._values[key] = value
 
-    def export(self, outputs: Mapping[str, Any], parameters: Sequence[Mapping[str, str]],
-               artifacts: Sequence[Mapping[str, str]]) -> None:
+    def export(
+        self,
+        outputs: Mapping[str, Any],
+        parameters: Sequence[Mapping[str, str]],
+        artifacts: Sequence[Mapping[str, str]],
+    ) -> None:
         """Publish the outputs that declare a ``globalName`` (``workflow.outputs.*``)."""
         values = {p["name"]: p["value"] for p in parameters}
         keys = {a["name"]: a["key"] for a in artifacts}
@@ -81,7 +85,7 @@ class Globals:
             for kind in ("parameters", "artifacts"):
                 prefix = f"workflow.outputs.{kind}."
                 if key.startswith(prefix):
-                    out[kind][key[len(prefix):]] = value
+                    out[kind][key[len(prefix) :]] = value
         return out
 
 
