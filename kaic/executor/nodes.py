@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kaic.executor.dagplan import ContinueOn
@@ -24,6 +25,16 @@ class NodeKeeper:
     def __init__(self, book: StatusBook, workflow: str) -> None:
         self.book = book
         self.workflow = workflow
+        self._on_running: dict[str, Callable[[NodeStatus], None]] = {}
+        self._lock = threading.Lock()
+
+    def when_running(self, node: NodeStatus, callback: Callable[[NodeStatus], None]) -> None:
+        """Call ``callback(node)`` once the node runs (now, if it already does)."""
+        if node.phase == "Running":
+            callback(node)
+            return
+        with self._lock:
+            self._on_running[node.id] = callback
 
     def create(
         self,
@@ -50,6 +61,10 @@ class NodeKeeper:
 
     def running(self, node: NodeStatus) -> NodeStatus:
         self.book.set_phase(node, "Running")
+        with self._lock:
+            callback = self._on_running.pop(node.id, None)
+        if callback is not None:
+            callback(node)
         return node
 
     def finish(self, node: NodeStatus, phase: str, message: str = "") -> NodeStatus:

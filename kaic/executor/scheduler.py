@@ -224,7 +224,7 @@ class Engine:
         if inv.cancel.cancelled:
             return self.keeper.finish(node, "Failed", inv.cancel.reason)
         if inv.on_running is not None:
-            inv.on_running(node)
+            self.keeper.when_running(node, inv.on_running)
         try:
             if tmpl.kind in ("container", "script", "containerSet"):
                 run_pod(self, tmpl, node, local, inv.artifacts, inv.cancel)
