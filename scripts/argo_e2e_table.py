@@ -63,8 +63,14 @@ def main(argv: list[str]) -> int:
             if verbose or outcome != "match":
                 print(f"{name:45} {outcome:30} {detail[:150]}")
     print("\n| outcome | count |\n|---|---|")
-    order = ["match", "phases right, message differs", "wrong phase or outputs", "refused (needs a cluster)",
-             "refused (no cluster needed)", "crashed"]
+    order = [
+        "match",
+        "phases right, message differs",
+        "wrong phase or outputs",
+        "refused (needs a cluster)",
+        "refused (no cluster needed)",
+        "crashed",
+    ]
     for outcome in order:
         print(f"| {outcome} | {counts.get(outcome, 0)} |")
     print(f"| total | {sum(counts.values())} |")
