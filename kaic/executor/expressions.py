@@ -270,8 +270,23 @@ _BINARY_PREC: dict[str, int] = {
 }
 # Functions whose arguments after the first are predicates (closures).
 CLOSURE_FUNCS = frozenset(
-    {"all", "any", "none", "one", "filter", "map", "count", "find", "findIndex", "findLast", "findLastIndex",
-     "groupBy", "sortBy", "sum", "reduce"}
+    {
+        "all",
+        "any",
+        "none",
+        "one",
+        "filter",
+        "map",
+        "count",
+        "find",
+        "findIndex",
+        "findLast",
+        "findLastIndex",
+        "groupBy",
+        "sortBy",
+        "sum",
+        "reduce",
+    }
 )
 DEPENDS_SELECTORS = (
     "Succeeded",

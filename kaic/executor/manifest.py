@@ -366,9 +366,11 @@ class _Validator:
                 if "value" not in e and not refs:
                     self.add(where, "needs a plain value")
                 elif any(not (isinstance(r, dict) and r.get("optional") is True) for r in refs):
-                    self.add(f"{where}.valueFrom",
-                             "only optional Secret/ConfigMap references run locally (set optional: true; "
-                             "the value then comes from this machine's environment)")
+                    self.add(
+                        f"{where}.valueFrom",
+                        "only optional Secret/ConfigMap references run locally (set optional: true; "
+                        "the value then comes from this machine's environment)",
+                    )
         elif t.kind == "suspend":
             duration = (spec.get("suspend") or {}).get("duration")
             if duration in (None, ""):

@@ -135,7 +135,9 @@ class Engine:
                 handler = self._exit_handler(handler_hook)
                 if handler.phase in ("Failed", "Error") and phase == "Succeeded":
                     phase, message = handler.phase, f"exit handler {handler.phase.lower()}: {handler.message}"
-            self.book.extra["outputs"] = self.globals.outputs()
+            outputs = self.globals.outputs()
+            if outputs:
+                self.book.extra["outputs"] = outputs
             return phase, message
         finally:
             LOCKS.release(locks)

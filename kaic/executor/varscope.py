@@ -76,16 +76,16 @@ class Globals:
                 if a.get("globalName") and a.get("name") in keys:
                     self._values[f"workflow.outputs.artifacts.{a['globalName']}"] = keys[a["name"]]
 
-    def outputs(self) -> dict[str, dict[str, str]]:
-        """The exported ``workflow.outputs`` (for status.json)."""
+    def outputs(self) -> dict[str, list[dict[str, str]]]:
+        """The exported ``workflow.outputs``, as Argo's status has them (for status.json)."""
         with self._lock:
             items = list(self._values.items())
-        out: dict[str, dict[str, str]] = {"parameters": {}, "artifacts": {}}
-        for key, value in items:
-            for kind in ("parameters", "artifacts"):
-                prefix = f"workflow.outputs.{kind}."
-                if key.startswith(prefix):
-                    out[kind][key[len(prefix) :]] = value
+        out: dict[str, list[dict[str, str]]] = {}
+        for kind, field in (("parameters", "value"), ("artifacts", "key")):
+            prefix = f"workflow.outputs.{kind}."
+            found = [{"name": k[len(prefix) :], field: v} for k, v in items if k.startswith(prefix)]
+            if found:
+                out[kind] = found
         return out
 
 

@@ -4,6 +4,7 @@ docs and controller source say (workflow/controller/{operator,dag,steps,hooks,sc
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -359,6 +360,9 @@ def test_workflow_outputs_artifacts_and_parameters(tmp_path: Path) -> None:
     r = run(doc, tmp_path / "h")
     assert r.phase == "Succeeded", r.message
     assert log(r, named(r, ".use")).split() == ["data", "v1"]
+    status = json.loads((r.run_dir / "status.json").read_text(encoding="utf-8"))["status"]
+    assert status["outputs"]["parameters"] == [{"name": "gp", "value": "v1"}]
+    assert [a["name"] for a in status["outputs"]["artifacts"]] == ["ga"]
 
 
 def test_a_cluster_feature_is_refused_in_one_line(tmp_path: Path) -> None:
