@@ -101,5 +101,7 @@ def run_call(
     child = eng.invoke(inv)
     hooks.observe(child)
     hooks.wait()
+    if hooks.errors:  # Argo marks the hooked node's parent errored; here the hooked node says why
+        eng.keeper.finish(child, "Error", "; ".join(dict.fromkeys(hooks.errors)))
     run_exit_hook(eng, spec, child, hook_scope_of(child))
     return child

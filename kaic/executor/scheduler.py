@@ -130,6 +130,9 @@ class Engine:
             self.globals.set("workflow.failures", json.dumps(self.book.failures(), separators=(",", ":")))
             hooks.observe(root)
             hooks.wait()
+            if hooks.errors:  # Argo marks the root node errored
+                phase, message = "Error", "; ".join(dict.fromkeys(hooks.errors))
+                self.keeper.finish(root, "Error", message)
             handler_hook = exit_hook(self.spec)
             if handler_hook is not None:
                 handler = self._exit_handler(handler_hook)

@@ -371,3 +371,29 @@ def test_a_cluster_feature_is_refused_in_one_line(tmp_path: Path) -> None:
         run(doc, tmp_path / "h")
     assert "resource templates need a Kubernetes API" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_a_failing_hook_expression_errors_the_hooked_node(tmp_path: Path) -> None:
+    doc = wf(
+        [
+            {
+                "name": "main",
+                "steps": [
+                    [
+                        {
+                            "name": "s",
+                            "template": "ok",
+                            "hooks": {"bad": {"expression": "asInt('x') > 1", "template": "ok"}},
+                        }
+                    ]
+                ],
+            },
+            sh("ok", "true"),
+        ]
+    )
+    r = run(doc, tmp_path / "h")
+    assert r.phase == "Failed"
+    s = next(n for n in r.nodes.values() if n.display_name == "s")
+    assert s.phase == "Error"
+    assert "hook 'bad'" in s.message
+    assert "'x' is not a number" in s.message
