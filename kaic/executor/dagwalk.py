@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from kaic.executor import dagplan
 from kaic.executor.calls import run_call
 from kaic.executor.expressions import to_text
-from kaic.executor.fanout import FAIL_FAST_MESSAGE, Launcher, calls_for, is_loop, template_limit
+from kaic.executor.fanout import EMPTY_LOOP_MESSAGE, FAIL_FAST_MESSAGE, Launcher, calls_for, is_loop, template_limit
 from kaic.executor.hooks import ExpressionHooks, expression_hooks, run_exit_hook
 from kaic.executor.invocation import Call
 from kaic.executor.loops import LoopError
@@ -29,7 +29,6 @@ from kaic.executor.nodes import aggregate_phase, failure_message
 from kaic.executor.outputs import template_outputs
 from kaic.executor.process import CancelScope
 from kaic.executor.status import NodeStatus
-from kaic.executor.stepswalk import EMPTY_LOOP_MESSAGE
 from kaic.executor.templating import UnresolvedError, substitute
 from kaic.executor.varscope import node_vars, skipped_vars
 

@@ -806,9 +806,3 @@ def depends_refs(node: Node) -> list[Ref]:
 def evaluate_depends(node: Node, refs: Callable[[str, str], bool]) -> bool:
     return bool(Evaluator(Mode.DEPENDS, refs=refs).eval(node))
 
-
-def jsonpath(document: Any, path: str) -> Any:
-    """Kept for importers; see :func:`kaic.executor.exprfuncs.jsonpath`."""
-    from kaic.executor.exprfuncs import jsonpath as _jsonpath
-
-    return _jsonpath(document, path)

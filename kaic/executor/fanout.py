@@ -21,6 +21,7 @@ K = TypeVar("K", bound=Hashable)
 R = TypeVar("R")
 
 FAIL_FAST_MESSAGE = "template has failed or errored children and failFast enabled"
+EMPTY_LOOP_MESSAGE = "Skipped, empty params"
 
 
 class Launcher(Generic[K, R]):

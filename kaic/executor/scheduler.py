@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kaic.executor.artifacts import ArtifactError
+from kaic.executor.dagwalk import run_dag
 from kaic.executor.expressions import ExpressionError, to_text
 from kaic.executor.hooks import ExpressionHooks, exit_hook, expression_hooks, hook_arguments
 from kaic.executor.invocation import Invocation
@@ -32,6 +33,7 @@ from kaic.executor.pods import run_pod, write_argosay_shim
 from kaic.executor.process import CancelScope, Slots, Timer
 from kaic.executor.retries import run_with_retries
 from kaic.executor.status import NodeStatus, StatusBook
+from kaic.executor.stepswalk import run_steps
 from kaic.executor.templating import UnresolvedError, substitute
 from kaic.executor.varscope import Globals, resolve_inputs, template_scope
 
@@ -236,12 +238,8 @@ class Engine:
             elif tmpl.kind == "suspend":
                 self._suspend(tmpl.spec, node, local, inv.cancel)
             elif tmpl.kind == "steps":
-                from kaic.executor.stepswalk import run_steps
-
                 run_steps(self, tmpl, node, local, inv.cancel)
             else:
-                from kaic.executor.dagwalk import run_dag
-
                 run_dag(self, tmpl, node, local, inv.cancel)
         except (UnresolvedError, ExpressionError, LoopError, ArtifactError, ValueError) as exc:
             self.keeper.finish(node, "Error", str(exc))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from kaic.executor.calls import run_call
 from kaic.executor.dagplan import ContinueOn
-from kaic.executor.fanout import FAIL_FAST_MESSAGE, Launcher, calls_for, is_loop, template_limit
+from kaic.executor.fanout import EMPTY_LOOP_MESSAGE, FAIL_FAST_MESSAGE, Launcher, calls_for, is_loop, template_limit
 from kaic.executor.invocation import Call
 from kaic.executor.loops import LoopError
 from kaic.executor.manifest import Template
@@ -22,8 +22,6 @@ from kaic.executor.varscope import node_vars, skipped_vars
 
 if TYPE_CHECKING:
     from kaic.executor.scheduler import Engine
-
-EMPTY_LOOP_MESSAGE = "Skipped, empty params"
 
 
 def run_steps(eng: Engine, tmpl: Template, node: NodeStatus, local: dict[str, str], scope: CancelScope) -> None:
