@@ -3,9 +3,10 @@
 An addon installs objects and starts processes; its processes are started, recorded and stopped by the same
 bookkeeping as the core (the state file, process groups, never by name). To add one, append it to ADDONS:
 
-    ADDONS.append(Addon("argo", install=install_argo, processes=argo_processes))
+    ADDONS.append(Addon("argo", install=install_argo, processes=argo_processes, components=(ARGO,)))
 
-`install` runs first (create namespaces, ConfigMaps, RBAC...), then every spec `processes` returns is
+`components` are built (when missing) before the cluster starts. `install` runs first (create namespaces,
+ConfigMaps, RBAC...), then every spec `processes` returns is
 started and waited on (its `ready` test), in order.
 """
 
@@ -56,6 +57,7 @@ class Addon:
     name: str
     install: Callable[[ClusterContext], None] = _nothing
     processes: Callable[[ClusterContext], list[ProcessSpec]] = _no_processes
+    components: tuple[Component, ...] = ()  # binaries `make cluster` builds for it (kaic.devcluster.build)
     doc: str = field(default="", compare=False)
 
 

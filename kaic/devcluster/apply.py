@@ -134,7 +134,7 @@ def wait_crds_established(api: client.ApiClient, names: list[str], timeout: floa
             time.sleep(0.5)
 
 
-def wait_nodes_ready(api: client.ApiClient, names: list[str], timeout: float = 120.0) -> None:
+def wait_nodes_ready(api: client.ApiClient, names: list[str], timeout: float = 300.0) -> None:
     core: Any = client.CoreV1Api(api)
     deadline = time.monotonic() + timeout
     while True:

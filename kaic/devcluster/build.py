@@ -83,8 +83,10 @@ HELM = Component("helm", "v3.22.0", "helm.sh/helm/v3", ("helm.sh/helm/v3/cmd/hel
 PROMETHEUS = Component("prometheus", "v0.316.0", "github.com/prometheus/prometheus",
                        ("github.com/prometheus/prometheus/cmd/prometheus",))
 
-# In build order: what the control plane needs first (a cold build then starts the cluster sooner).
-COMPONENTS: tuple[Component, ...] = (KUBERNETES, ETCD, KWOK, KUEUE, ARGO, HELM, PROMETHEUS)
+# What the core cluster runs (`make cluster` builds these, plus its addons' components).
+CORE_COMPONENTS: tuple[Component, ...] = (KUBERNETES, ETCD, KWOK, KUEUE)
+# Everything, in build order (`make cluster-build`, CI): the core first, then what addons and tests use.
+COMPONENTS: tuple[Component, ...] = (*CORE_COMPONENTS, ARGO, HELM, PROMETHEUS)
 
 KWOK_SOURCE = Source("sigs.k8s.io/kwok", KWOK.version)
 KUEUE_SOURCE = Source("sigs.k8s.io/kueue", KUEUE.version)

@@ -32,6 +32,9 @@ CONTROLLERS = (
     "ttl-after-finished-controller", "disruption-controller", "resourcequota-controller",
     "root-ca-certificate-publisher-controller", "clusterrole-aggregation-controller",
     "persistentvolumeclaim-protection-controller", "ephemeral-volume-controller",
+    # Removes the not-ready taint admission puts on every new Node once kwok reports it Ready (without it no
+    # pod is ever bound), and watches the nodes' Leases that kwok renews.
+    "node-lifecycle-controller",
 )
 
 
@@ -133,7 +136,7 @@ def apiserver(files: Files, ports: Ports, admin_token: str) -> ProcessSpec:
         "--allow-privileged=true",
         "--endpoint-reconciler-type=none",  # 127.0.0.1 is no valid endpoint for the `kubernetes` Service
         "--profiling=false",
-    ], ports=(ports.apiserver,), ready_timeout=180.0,
+    ], ports=(ports.apiserver,), ready_timeout=600.0,
         ready=https_ok(f"https://127.0.0.1:{ports.apiserver}/readyz", files.ca_cert, admin_token))
 
 

@@ -55,8 +55,11 @@ def write_config(path: Path, cfg: dict[str, Any]) -> Path:
 
 def install_webhook_cert(serving: KeyPair, cert_dir: Path) -> None:
     """The webhook server's key pair as controller-runtime expects it (tls.crt, tls.key), and the same pair
-    as Kueue's metrics certificate at its fixed path."""
+    as Kueue's metrics certificate at its fixed path, unless one is there: that path is shared by every dev
+    cluster on the machine, a running Kueue watches it, and any valid pair serves its metrics."""
     for folder in (cert_dir, METRICS_CERT_DIR):
+        if folder == METRICS_CERT_DIR and (folder / "tls.crt").is_file() and (folder / "tls.key").is_file():
+            continue
         try:
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(serving.cert, folder / "tls.crt")

@@ -29,7 +29,7 @@ class ProcessSpec:
     env: dict[str, str] = field(default_factory=dict)
     ports: tuple[int, ...] = ()
     ready: Callable[[], bool] | None = None   # True once the process serves; None: started is ready
-    ready_timeout: float = 120.0
+    ready_timeout: float = 300.0  # generous: a loaded 2-core machine is slow, and a slow start is no failure
     cwd: Path | None = None
 
 

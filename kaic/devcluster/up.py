@@ -25,7 +25,7 @@ from kaic.devcluster.apply import (
 )
 from kaic.devcluster.build import (
     ARGO_SOURCE,
-    COMPONENTS,
+    CORE_COMPONENTS,
     GATEWAY_API_SOURCE,
     KSERVE_SOURCE,
     KUEUE_SOURCE,
@@ -96,7 +96,9 @@ def up(paths: ClusterPaths, say: Say = print, topology_file: Path = TOPOLOGY_FIL
         down(paths, say)
     phases = Phases(say)
     cache = cache_dir()
-    phases.run("build", lambda: ensure_built(COMPONENTS, cache=cache, log=cache / "build.log", say=say))
+    needed = CORE_COMPONENTS + tuple(c for a in (addons_mod.ADDONS if with_addons else []) for c in a.components
+                                     if c not in CORE_COMPONENTS)
+    phases.run("build", lambda: ensure_built(needed, cache=cache, log=cache / "build.log", say=say))
     sources = phases.run("module sources", lambda: {s.module: source_dir(s) for s in (
         KWOK_SOURCE, KUEUE_SOURCE, ARGO_SOURCE, GATEWAY_API_SOURCE, KSERVE_SOURCE)})
     topology = Topology.load(topology_file)
@@ -160,7 +162,7 @@ def _start(paths: ClusterPaths, phases: Phases, topology: Topology, topology_fil
 
     def install_kueue_crds() -> None:
         create_crds(api, kueue_crds)
-        wait_crds_established(api, [d["metadata"]["name"] for d in kueue_crds])
+        wait_crds_established(api, [d["metadata"]["name"] for d in kueue_crds], timeout=600)
         applier.refresh()
     phases.run("Kueue CRDs Established", install_kueue_crds)
     # The big ones (Argo's full schemas, KServe, Gateway API) are created while Kueue and the nodes start.
@@ -186,7 +188,7 @@ def _start(paths: ClusterPaths, phases: Phases, topology: Topology, topology_fil
 
     def finish_crds() -> None:
         background.join()
-        wait_crds_established(api, [d["metadata"]["name"] for d in other_crds], timeout=300)
+        wait_crds_established(api, [d["metadata"]["name"] for d in other_crds], timeout=900)
         applier.apply_all(d for d in docs if d["kind"] != "CustomResourceDefinition")
         applier.refresh()
     phases.run("CRDs (Argo full schemas, KServe InferenceService, Gateway API) Established", finish_crds)
