@@ -59,8 +59,11 @@ check-chart: install ## fail when `kaic compile` output differs from the chart's
 ci: lint typecheck test ## what CI runs
 
 # The dev cluster (docs/dev-cluster.md): a real Kubernetes control plane built from Go modules, kwok nodes,
-# Kueue. `| $(VENV)/.installed`: a checkout sharing an installed .venv does not reinstall into it.
-cluster: | $(VENV)/.installed ## build what is missing, start the local Kubernetes dev cluster, print its kubeconfig path
+# Kueue. These install only where no .venv is installed: a checkout sharing one never reinstalls into it.
+VENV_READY = test -f $(VENV)/.installed || $(MAKE) --no-print-directory install
+
+cluster: ## build what is missing, start the local Kubernetes dev cluster, print its kubeconfig path
+	@$(VENV_READY)
 	$(PY) -m kaic.devcluster up
 
 cluster-down: ## stop every process the dev cluster started (recorded PIDs) and check no port is left open
@@ -69,10 +72,12 @@ cluster-down: ## stop every process the dev cluster started (recorded PIDs) and 
 cluster-status: ## the dev cluster's processes and their ports
 	$(PY) -m kaic.devcluster status
 
-cluster-build: | $(VENV)/.installed ## build the dev cluster's pinned Go binaries that are missing from the cache
+cluster-build: ## build the dev cluster's pinned Go binaries that are missing from the cache
+	@$(VENV_READY)
 	$(PY) -m kaic.devcluster build
 
-e2e: | $(VENV)/.installed ## the e2e tier against the running dev cluster (or KAIC_E2E_KUBECONFIG)
+e2e: ## the e2e tier against the running dev cluster (or KAIC_E2E_KUBECONFIG)
+	@$(VENV_READY)
 	KAIC_E2E=$${KAIC_E2E:-required} $(VENV)/bin/pytest -q -m e2e tests/e2e $(PYTEST_ARGS)
 
 lock: install ## regenerate requirements.lock (the versions the images install) from the dev environment
