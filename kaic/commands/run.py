@@ -33,6 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     argo = parser.add_argument_group("argo backend")
     argo.add_argument("--argo-server", help="Argo Server URL (token from $KAIC_ARGO_TOKEN or $KAIC_ARGO_TOKEN_FILE)")
     argo.add_argument("--namespace", default="kaic", help="Argo namespace (default: kaic)")
+    argo.add_argument("--insecure-http", action="store_true",
+                      help="allow sending the token over plain http:// to a non-loopback host (in clear)")
     argo.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the workflow")
 
 
@@ -55,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.conformance import build_workflow
     from pipelines.manifests import to_dict
 
+    if args.max_parallel is not None and args.max_parallel < 1:
+        raise ConfigError(f"--max-parallel {args.max_parallel}: must be at least 1")
+    if args.world_size is not None and args.world_size < 1:
+        raise ConfigError(f"--world-size {args.world_size}: must be at least 1")
+    if args.timeout <= 0:
+        raise ConfigError(f"--timeout {args.timeout:g}: must be positive")
     kaic_home = stepkit.ensure_kaic_home()
     options = ExecutorOptions(kaic_home=kaic_home, max_parallel=args.max_parallel or 8, progress=True,
                               env=_local_env(kaic_home), handle_signals=True)
@@ -85,7 +93,7 @@ def _run_on_argo(args: argparse.Namespace, config: PipelineConfig) -> int:
     from kaic.argo import submit_and_wait
     from kaic.argo.connection import argo_token, check_url, connect
 
-    service = connect(check_url(args.argo_server), args.namespace, argo_token())
+    service = connect(check_url(args.argo_server), args.namespace, argo_token(), insecure_http=args.insecure_http)
     result = submit_and_wait(service, config, namespace=args.namespace, wait=True, timeout_s=args.timeout)
     return result.exit_code
 
