@@ -126,9 +126,13 @@ class Wiring:
 
     @staticmethod
     def resolve(args: argparse.Namespace, profile: Profile) -> Wiring:
+        """Every location, each checked (ConfigError naming it); nothing is created here."""
+        from kaic.stores.objects import parse_uri
+        from kaic.tracking import check_tracking_uri
+
         local = profile.is_local
-        return Wiring(
-            kaic_home=ensure_kaic_home(),
+        wiring = Wiring(
+            kaic_home=env.kaic_home(),
             object_store=args.object_store or env.KAIC_OBJECT_STORE.get()
             or (None if local else profile.storage.object_store) or env.object_store_uri(),
             results=args.results or env.KAIC_RESULTS.get()
@@ -136,6 +140,12 @@ class Wiring:
             mlflow_uri=args.mlflow_uri or env.KAIC_MLFLOW_URI.get() or env.MLFLOW_TRACKING_URI.get()
             or (None if local else profile.endpoints.mlflow_uri) or env.mlflow_uri(),
         )
+        if wiring.kaic_home.exists() and not wiring.kaic_home.is_dir():
+            raise ConfigError(f"KAIC_HOME {wiring.kaic_home}: not writable (exists and is not a folder)")
+        parse_uri(wiring.object_store, "--object-store" if args.object_store else "object store URI")
+        parse_uri(wiring.results, "--results" if args.results else "results URI")
+        check_tracking_uri(wiring.mlflow_uri, "--mlflow-uri" if args.mlflow_uri else "MLflow URI")
+        return wiring
 
 
 def ensure_kaic_home() -> Path:
@@ -206,12 +216,12 @@ def execute_step(module: StepModule, args: argparse.Namespace) -> tuple[list[Res
     from kaic.errors import ServiceUnavailable
     from kaic.stores.resilient import Outbox, open_retrying
     from kaic.stores.results_dataset import ParquetResults, parquet_bytes, rows_to_table
-    from kaic.tracking import MlflowTracker, check_tracking_uri
+    from kaic.tracking import MlflowTracker
 
     profile = load_profile(args.profile)
     config = module.make_config(args, profile)  # bad input fails here, before any work
     wiring = Wiring.resolve(args, profile)
-    check_tracking_uri(wiring.mlflow_uri, "--mlflow-uri" if args.mlflow_uri else "MLflow URI")
+    ensure_kaic_home()
     store = open_retrying(wiring.object_store, source="--object-store")
     results_store = open_retrying(wiring.results, source="--results")
     run_id = args.run_id or new_run_id()

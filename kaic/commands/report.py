@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
 
     version = catalog.check_k8s_version(args.k8s_version) if args.k8s_version is not None else None
     template = product.read_template(args.template) if args.template is not None else None
+    if template is not None:
+        product.parse_template(*template)  # a defective template is refused before anything is read
     object_store = args.object_store or env.object_store_uri()
     if args.out is not None:
         creatable_dir(args.out, "--out")  # refused before reading anything, and nothing created

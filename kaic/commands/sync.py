@@ -85,12 +85,15 @@ def publish_outbox(run_id: str, home: Path, object_store: str, results: str) -> 
 def run(args: argparse.Namespace) -> int:
     from kaic.profiles import load_profile
     from kaic.stepkit import Wiring
-    from kaic.tracking import MlflowTracker, TrackingUnavailable, check_tracking_uri
+    from kaic.tracking import MlflowTracker, TrackingUnavailable
 
-    if args.mlflow_uri:  # before anything is created
-        check_tracking_uri(args.mlflow_uri, "--mlflow-uri")
-    wiring = Wiring.resolve(args, load_profile(args.profile))
-    check_tracking_uri(wiring.mlflow_uri, _mlflow_source(args))
+    from kaic.stores.objects import check_key
+
+    try:
+        check_key(args.run_id)
+    except ConfigError:
+        raise ConfigError(f"RUN {args.run_id!r}: not a run id") from None
+    wiring = Wiring.resolve(args, load_profile(args.profile))  # every URI checked, nothing created
     publish_outbox(args.run_id, wiring.kaic_home, wiring.object_store, wiring.results)
     rows, origin = load_rows(args.run_id, wiring.object_store, wiring.results)
     by_step: dict[str, list[ResultRow]] = defaultdict(list)

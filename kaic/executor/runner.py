@@ -26,7 +26,7 @@ from kaic.executor.manifest import WorkflowModel, prepare
 from kaic.executor.process import write_python_shims
 from kaic.executor.scheduler import Engine, EngineConfig
 from kaic.executor.status import NodeStatus, StatusBook, load_status
-from kaic.preflight import writable_dir, writable_file
+from kaic.preflight import creatable_dir, writable_file
 from kaic.safeload import load_json_file
 
 MANIFEST_FILE = "manifest.json"
@@ -124,10 +124,11 @@ def resume_workflow(run_dir: Path, options: ExecutorOptions) -> WorkflowResult:
     """Continue a stopped run in ``run_dir`` (``$KAIC_HOME/runs/<name>``): Succeeded pods are not run
     again, their outputs are reused; everything else runs. The exit handler always runs again (its
     teardown must see this attempt's processes and objects, not the interrupted one's)."""
+    check_options(options)
+    status = load_status(run_dir / STATUS_FILE)
     manifest = load_json_file(run_dir / MANIFEST_FILE, f"--resume {run_dir}: {MANIFEST_FILE}", expect=dict)
     parameters = load_json_file(run_dir / PARAMETERS_FILE, f"--resume {run_dir}: {PARAMETERS_FILE}",
                                 expect=dict)
-    status = load_status(run_dir / STATUS_FILE)
     model = prepare(manifest, {str(k): str(v) for k, v in parameters.items()}, str(run_dir / MANIFEST_FILE),
                     options.workflow_templates)
     meta = status.get("metadata") or {}
@@ -158,7 +159,7 @@ def check_options(options: ExecutorOptions) -> None:
     """Everything the run will write to, checked before anything runs."""
     if options.max_parallel < 1:
         raise ConfigError(f"--max-parallel {options.max_parallel}: must be at least 1")
-    writable_dir(options.kaic_home / "runs", f"KAIC_HOME {options.kaic_home}:")
+    creatable_dir(options.kaic_home / "runs", f"KAIC_HOME {options.kaic_home}:")
     if options.status_json is not None:
         writable_file(options.status_json, "--status-json")
 
