@@ -85,9 +85,8 @@ def publish_outbox(run_id: str, home: Path, object_store: str, results: str) -> 
 def run(args: argparse.Namespace) -> int:
     from kaic.profiles import load_profile
     from kaic.stepkit import Wiring
-    from kaic.tracking import MlflowTracker, TrackingUnavailable
-
     from kaic.stores.objects import check_key
+    from kaic.tracking import MlflowTracker, TrackingUnavailable
 
     try:
         check_key(args.run_id)
