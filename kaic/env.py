@@ -40,6 +40,8 @@ KAIC_ARGO_TOKEN = EnvVar("KAIC_ARGO_TOKEN", None, "bearer token for the Argo Ser
 KAIC_ARGO_TOKEN_FILE = EnvVar("KAIC_ARGO_TOKEN_FILE", None, "file holding the Argo Server bearer token")
 KAIC_STORE_RETRY_S = EnvVar("KAIC_STORE_RETRY_S", "60",
                             "seconds an object-store call is retried (backoff) through an outage before giving up")
+KAIC_S3_TIMEOUT_S = EnvVar("KAIC_S3_TIMEOUT_S", "120",
+                           "seconds an S3 request may wait for an answer (a stalled server costs this per try)")
 KAIC_RUN_ID = EnvVar("KAIC_RUN_ID", None, "run id a step belongs to (set by the workflow)")
 KAIC_PROFILE = EnvVar("KAIC_PROFILE", "local", "platform profile name or file")
 KAIC_TF_PYTHON = EnvVar("KAIC_TF_PYTHON", None, "Python interpreter for TensorFlow train workers (default: kaic's own)")
@@ -51,7 +53,7 @@ KAIC_E2E_CONTEXT = EnvVar("KAIC_E2E_CONTEXT", None, "context in KAIC_E2E_KUBECON
 ALL: tuple[EnvVar, ...] = (
     KAIC_HOME, KAIC_MLFLOW_URI, MLFLOW_TRACKING_URI, KAIC_OBJECT_STORE, KAIC_RESULTS, KAIC_S3_ENDPOINT,
     KAIC_S3_ACCESS_KEY, KAIC_S3_SECRET_KEY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, KAIC_S3_REGION,
-    KAIC_ARGO_TOKEN, KAIC_ARGO_TOKEN_FILE, KAIC_STORE_RETRY_S, KAIC_RUN_ID, KAIC_PROFILE, KAIC_TF_PYTHON,
+    KAIC_ARGO_TOKEN, KAIC_ARGO_TOKEN_FILE, KAIC_STORE_RETRY_S, KAIC_S3_TIMEOUT_S, KAIC_RUN_ID, KAIC_PROFILE, KAIC_TF_PYTHON,
     KAIC_DATASETS, KAIC_E2E_KUBECONFIG, KAIC_E2E_CONTEXT,
 )
 

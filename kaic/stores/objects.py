@@ -330,8 +330,12 @@ def s3_client() -> tuple[Any, str]:
 
     settings = env.s3_settings()
     endpoint = s3_endpoint(settings)
+    try:
+        read_s = float(env.KAIC_S3_TIMEOUT_S.get() or 120)
+    except ValueError:
+        raise ConfigError(f"KAIC_S3_TIMEOUT_S {env.KAIC_S3_TIMEOUT_S.get()!r}: not a number of seconds") from None
     http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=5, read=120),
+        timeout=urllib3.Timeout(connect=min(5.0, read_s), read=read_s),
         retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
         maxsize=10,
     )
