@@ -149,8 +149,9 @@ def previous_nodes(status: Mapping[str, Any], name: str, source: str) -> dict[st
             node = NodeStatus.from_dict(raw)
         except (KeyError, TypeError, AttributeError, ValueError):
             raise ConfigError(f"{source}: a node is not a node status: {str(raw)[:80]!r}") from None
-        if node.name == exit_prefix or node.name.startswith(exit_prefix + "."):
-            continue
+        if node.name == exit_prefix or (node.name[len(exit_prefix):][:1] in (".", "(", "[") and \
+                node.name.startswith(exit_prefix)):
+            continue  # the handler, its retries wf.onExit(0) and children wf.onExit.x / wf.onExit[0]
         previous[node.name] = node
     return previous
 

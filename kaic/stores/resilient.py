@@ -82,17 +82,27 @@ class RetryingStore:
     def __init__(self, uri: str, source: str, opener: Callable[[], ObjectStore]) -> None:
         self._uri, self._source, self._opener = uri, source, opener
         self._inner: ObjectStore | None = None
+        self._down = False
 
     def __repr__(self) -> str:
         return f"RetryingStore({self._uri!r})"
 
     def _store(self) -> ObjectStore:
         if self._inner is None:
-            self._inner = retrying(f"object store {self._uri}", self._opener)
+            self._inner = self._opener()  # retried by the caller's loop (an unreachable endpoint is transient)
         return self._inner
 
     def _call(self, what: str, fn: Callable[[ObjectStore], T]) -> T:
-        return retrying(f"object store {self._uri} ({what})", lambda: fn(self._store()))
+        """Retried through an outage; once the store was declared down in this process, later calls
+        try once (a step with many store calls pays the retry budget once, not per call)."""
+        try:
+            result = retrying(f"object store {self._uri} ({what})", lambda: fn(self._store()),
+                              budget_s=0.0 if self._down else None)
+        except ServiceUnavailable:
+            self._down = True
+            raise
+        self._down = False
+        return result
 
     @property
     def base_uri(self) -> str:

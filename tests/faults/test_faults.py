@@ -272,13 +272,21 @@ def test_full_disk_gives_a_final_phase_runs_on_exit_and_exits_non_zero(tmp_path:
 # --- servers stalled and stopped mid-run --------------------------------------------------------------
 
 
+def _serve(argv: Callable[[int], list[str]], log: Path, ready: str, timeout: float, port: int | None = None,
+           env: dict[str, str] | None = None) -> tuple[ServerProcess, str]:
+    """A server on a free port, or on `port` (a restart where the clients expect it)."""
+    if port is None:
+        return start_server(argv, log, ready, timeout=timeout, env=env)
+    server = ServerProcess(argv(port), log)
+    server.start(env)
+    url = f"http://127.0.0.1:{port}"
+    server.wait_ready(url + ready, timeout)
+    return server, url
+
+
 def _moto(log: Path, port: int | None = None) -> tuple[ServerProcess, str]:
     moto = Path(sys.executable).parent / "moto_server"
-
-    def argv(p: int) -> list[str]:
-        return [str(moto), "-H", "127.0.0.1", "-p", str(port or p)]
-
-    return start_server(argv, log, "/moto-api/", timeout=60)
+    return _serve(lambda p: [str(moto), "-H", "127.0.0.1", "-p", str(p)], log, "/moto-api/", 60, port)
 
 
 def _mlflow(root: Path, port: int | None = None) -> tuple[ServerProcess, str]:
@@ -287,9 +295,9 @@ def _mlflow(root: Path, port: int | None = None) -> tuple[ServerProcess, str]:
     def argv(p: int) -> list[str]:
         return [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri",
                 f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),
-                "--host", "127.0.0.1", "--port", str(port or p), "--workers", "1"]
+                "--host", "127.0.0.1", "--port", str(p), "--workers", "1"]
 
-    return start_server(argv, root / "server.log", "/health", timeout=240, env=env)
+    return _serve(argv, root / "server.log", "/health", 240, port, env)
 
 
 def _signal(server: ServerProcess, sig: signal.Signals) -> None:
@@ -307,7 +315,7 @@ def test_object_store_and_mlflow_outage_lose_no_row(tmp_path: Path) -> None:
     s3.create_bucket("kaic")
     env = {"KAIC_S3_ENDPOINT": s3_url, "KAIC_S3_ACCESS_KEY": s3.access_key, "KAIC_S3_SECRET_KEY": s3.secret_key,
            "KAIC_OBJECT_STORE": "s3://kaic/objects", "KAIC_RESULTS": "s3://kaic/results",
-           "KAIC_MLFLOW_URI": mlflow_url, "KAIC_STORE_RETRY_S": "20", "KAIC_S3_TIMEOUT_S": "4"}
+           "KAIC_MLFLOW_URI": mlflow_url, "KAIC_STORE_RETRY_S": "15", "KAIC_S3_TIMEOUT_S": "3"}
 
     def s3_shards() -> set[str]:
         keys = {o.object_name for o in s3.client().list_objects("kaic", prefix="objects/runs/", recursive=True)}
@@ -319,7 +327,7 @@ def test_object_store_and_mlflow_outage_lose_no_row(tmp_path: Path) -> None:
             wait_for("provision's rows in S3", lambda: "provision" in s3_shards(), RUN_TIMEOUT_S, proc)
             _signal(moto, signal.SIGSTOP)
             _signal(mlflow, signal.SIGSTOP)
-            time.sleep(8)
+            time.sleep(6)
             _signal(moto, signal.SIGCONT)  # ...and let them come back: retries bridge the gap
             _signal(mlflow, signal.SIGCONT)
             wait_for("train's rows in S3", lambda: "train" in s3_shards(), RUN_TIMEOUT_S, proc, poll=1)
