@@ -166,9 +166,32 @@ def test_sigkill_of_the_executor_leaves_nothing_running(tmp_path: Path) -> None:
     assert "Running" not in node_phases(doc).values()
 
 
+FAKE_SECRETS = {
+    "KAIC_ARGO_TOKEN": "fake-argo-token-1a2b3c4d",
+    "KAIC_S3_ACCESS_KEY": "FAKEACCESSKEY55667788",
+    "KAIC_S3_SECRET_KEY": "fake-s3-secret-key-99aa",
+    "AWS_ACCESS_KEY_ID": "FAKEAWSKEYID11223344",
+    "AWS_SECRET_ACCESS_KEY": "fake-aws-secret-key-55bb",
+}
+
+
+def files_containing(root: Path, needles: list[str]) -> dict[str, list[str]]:
+    """Every file under root (binary ones too: sqlite, Parquet) holding one of the needles."""
+    found: dict[str, list[str]] = {}
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            hits = [n for n in needles if n.encode() in data]
+            if hits:
+                found[str(path)] = hits
+    return found
+
+
 def test_sigkill_of_a_torchrun_worker_ends_the_run_cleanly(tmp_path: Path) -> None:
+    """Also the secrets check: the run has fake credentials in its environment, and nothing it writes
+    (node logs, status, reports, objects, results, mlflow.db, MLflow artifacts) may contain them."""
     home = tmp_path / "home"
-    with kaic_run(home, tmp_path / "run.log") as proc:
+    with kaic_run(home, tmp_path / "run.log", env=FAKE_SECRETS) as proc:
         pids = wait_for("torchrun workers", lambda: workers(home) if len(workers(home)) >= 2 else None,
                         RUN_TIMEOUT_S, proc)
         ports = listening_ports(run_processes(home))
@@ -185,6 +208,7 @@ def test_sigkill_of_a_torchrun_worker_ends_the_run_cleanly(tmp_path: Path) -> No
     ran = {name for name, phase in phases.items() if phase in ("Succeeded", "Failed")}
     expected = {s for s in ("provision", "data", "train", "serve", "report") if s in ran} | {"teardown"}
     assert staged_steps(home / "objects") >= expected  # every step that ran kept its rows
+    assert files_containing(tmp_path, list(FAKE_SECRETS.values())) == {}
 
 
 def test_double_sigint_kills_every_process_group(tmp_path: Path) -> None:
