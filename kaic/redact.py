@@ -75,6 +75,9 @@ class RedactingStream(io.TextIOBase):
     def encoding(self) -> str:  # type: ignore[override]
         return self.inner.encoding
 
+    def __getattr__(self, name: str) -> object:  # buffer, reconfigure...: the real stream's
+        return getattr(self.inner, name)
+
 
 def guard_streams() -> None:
     """Wrap sys.stdout and sys.stderr when any secret is set (nothing to do otherwise)."""

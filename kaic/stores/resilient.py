@@ -13,6 +13,7 @@ to an outage: it is on local disk or in the store.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -189,4 +190,8 @@ class Outbox:
 
     def flush(self, store: ObjectStore) -> list[str]:
         """Publish everything pending; raises ServiceUnavailable (the rest stays) if the store is down."""
-        return [self.publish(store, key) for key in self.pending()]
+        done = [self.publish(store, key) for key in self.pending()]
+        for folder in sorted((p for p in self.root.rglob("*") if p.is_dir()), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only empty ones go; the outbox itself stays as the marker it was used
+        return done
