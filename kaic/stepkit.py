@@ -199,10 +199,15 @@ def stamp(outcomes: Sequence[Outcome], ctx: RunContext, step: str, profile: Prof
 
 def guarded(step: str, core: Callable[[], list[Outcome]]) -> list[Outcome]:
     """Run a step core; a crash becomes an error row (and a traceback on stderr), never a lost run."""
+    from kaic.errors import ServiceUnavailable
+
     try:
         return core()
     except ConfigError:
         raise
+    except ServiceUnavailable as exc:  # an outage, said in one line: no traceback to read
+        print(f"[{step}] {exc}", file=sys.stderr, flush=True)
+        return [Outcome(STEP_ERROR_CHECK, Status.ERROR, f"{step} could not finish: {exc}")]
     except Exception as exc:  # the whole point: record it and go on to write rows
         traceback.print_exc()
         return [Outcome(STEP_ERROR_CHECK, Status.ERROR, f"{step} crashed: {type(exc).__name__}: {exc}")]
