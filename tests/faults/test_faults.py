@@ -15,6 +15,7 @@ KAIC_HOME (executor, nodes, torchrun, workers, model server) and every port they
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -341,6 +342,18 @@ def test_object_store_and_mlflow_outage_lose_no_row(tmp_path: Path) -> None:
            "KAIC_OBJECT_STORE": "s3://kaic/objects", "KAIC_RESULTS": "s3://kaic/results",
            "KAIC_MLFLOW_URI": mlflow_url, "KAIC_STORE_RETRY_S": "15", "KAIC_S3_TIMEOUT_S": "3"}
 
+    def s3_objects() -> dict[str, bytes]:
+        c = s3.client()
+        out = {}
+        for o in c.list_objects("kaic", recursive=True):
+            resp = c.get_object("kaic", o.object_name)
+            try:
+                out[o.object_name] = resp.read()
+            finally:
+                resp.close()
+                resp.release_conn()
+        return out
+
     def s3_shards() -> set[str]:
         keys = {o.object_name for o in s3.client().list_objects("kaic", prefix="objects/runs/", recursive=True)}
         return {Path(k).stem for k in keys if "/rows/" in k}
@@ -356,6 +369,7 @@ def test_object_store_and_mlflow_outage_lose_no_row(tmp_path: Path) -> None:
             _signal(mlflow, signal.SIGCONT)
             wait_for("train's rows in S3", lambda: "train" in s3_shards(), RUN_TIMEOUT_S, proc, poll=1)
             before_stop = s3_shards()
+            kept = s3_objects()  # what a durable store would still hold after its outage (moto forgets)
             # Then stop both for good: the rest of the run stages its rows on local disk.
             moto.stop()
             mlflow.stop()
@@ -376,7 +390,10 @@ def test_object_store_and_mlflow_outage_lose_no_row(tmp_path: Path) -> None:
 
         # The servers come back (the same ports): `kaic sync` publishes what waited and backfills MLflow.
         moto, _ = _moto(tmp_path / "moto2.log", port=int(s3_url.rsplit(":", 1)[1]))
-        s3.create_bucket("kaic")  # moto keeps nothing across a restart: what it had is re-sent below
+        s3.create_bucket("kaic")  # moto keeps nothing across a restart: put back what it held
+        client = s3.client()
+        for key, data in kept.items():
+            client.put_object("kaic", key, io.BytesIO(data), len(data))
         mlflow, _ = _mlflow(tmp_path, port=int(mlflow_url.rsplit(":", 1)[1]))
         done = kaic(home, "sync", run_id, env=env)
         assert done.returncode == 0, done.stdout + done.stderr
