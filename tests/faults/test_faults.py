@@ -444,3 +444,41 @@ def test_two_runs_in_one_home_share_the_mlflow_store(tmp_path: Path) -> None:
         assert {r.data.tags.get("kaic.step") for r in tracker.child_runs(run_id)} == {"provision"}
         assert (home / "objects" / "runs" / run_id / "rows" / "provision.parquet").is_file()
     assert not run_processes(home)
+
+
+# --- the registry: what a dead owner left ------------------------------------------------------------
+
+STRAY = """
+import subprocess, sys, time
+from pathlib import Path
+import psutil
+from kaic import localproc
+home = Path(sys.argv[1])
+# Started without its lifeline, as a foreign tool might: only the registry knows about it.
+p = subprocess.Popen(["sleep", "300"], start_new_session=True,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+rec = localproc.ProcRecord("stray", p.pid, p.pid, ("sleep", "300"), None, time.time(),
+                           psutil.Process(p.pid).create_time(), *localproc.owner())
+d = localproc.procs_dir("run-x", home)
+d.mkdir(parents=True)
+localproc.write_record(d / "stray.json", rec)
+print(p.pid, flush=True)
+"""
+
+
+def test_the_next_command_reaps_what_a_dead_owner_left_registered(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    done = subprocess.run([sys.executable, "-c", STRAY, str(home)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert done.returncode == 0, done.stderr
+    pid = int(done.stdout)
+    assert psutil.Process(pid).status() != psutil.STATUS_ZOMBIE  # its owner is gone, it is not
+    try:
+        out = kaic(home, "requirements", "--k8s-version", "1.35")
+        assert out.returncode == 0, out.stderr
+        assert f"stopped an orphaned process left by an earlier run: stray (pid {pid}, run run-x)" in out.stderr
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        assert not list(home.glob("runs/*/procs/*.json"))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
