@@ -17,15 +17,8 @@ from typing import Any
 
 from kaic.errors import ConfigError
 from kaic.executor import allowlist
-from kaic.executor.expressions import (
-    ExpressionError,
-    Mode,
-    depends_refs,
-    evaluate_expr,
-    is_constant,
-    parse,
-    parse_depends,
-)
+from kaic.executor.constexpr import is_constant
+from kaic.executor.expressions import ExpressionError, Mode, depends_refs, evaluate_expr, parse, parse_depends
 from kaic.executor.loops import LoopError, parse_duration
 from kaic.executor.templating import TAG_RE, tags
 from kaic.safeload import load_yaml_all, read_text
@@ -367,6 +360,8 @@ class _Validator:
                 evaluate_expr(tag[1:], {})
         except ExpressionError as exc:
             self.add(path, f"{{{{{tag}}}}}: {exc}")
+        except (ArithmeticError, TypeError, ValueError, RecursionError) as exc:  # e.g. 1/0
+            self.add(path, f"{{{{{tag}}}}}: {type(exc).__name__}: {exc}")
 
     def _syntax(self, text: str, mode: Mode, path: str) -> None:
         probe = TAG_RE.sub("x" if mode is not Mode.EXPR else "true", text)
