@@ -7,14 +7,17 @@ only when its command is used, so `kaic --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn, Protocol
 
 import kaic
 from kaic import __version__
-from kaic.errors import ConfigError
+from kaic.errors import ConfigError, ServiceUnavailable
+from kaic.redact import guard_streams
 
 # name -> (module, one-line help). A duplicate name is impossible in a dict literal; keep it sorted by use.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -63,7 +66,30 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(text: str) -> str:
+    return " ".join(str(text).split("\n")).strip()
+
+
+def reap(command: str) -> None:
+    """What a killed executor or step left registered in this KAIC_HOME is stopped before anything else
+    runs (`kaic step` is itself started by an executor, which reaped at its start)."""
+    if command == "step":
+        return
+    from kaic import env, localproc
+
+    home = env.kaic_home()
+    if not home.is_dir():
+        return
+    for line in localproc.reap_orphans(home):
+        print(f"kaic: stopped an orphaned process left by an earlier run: {line}", file=sys.stderr)
+    from kaic.executor.liveness import close_dead_runs
+
+    for line in close_dead_runs(home):
+        print(f"kaic: {line}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    guard_streams()  # no secret value reaches stdout or stderr
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
@@ -71,13 +97,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        reap(args.command)
         return _load(args.command).run(args)
     except ConfigError as exc:
-        print(f"kaic: error: {exc}", file=sys.stderr)
+        print(f"kaic: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
+    except ServiceUnavailable as exc:
+        print(f"kaic: error: {one_line(str(exc))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("kaic: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a fault of the machine (full disk, lost mount), not of the input
+        if os.environ.get("KAIC_DEBUG"):
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        name = errno.errorcode.get(exc.errno or 0, "OSError")
+        print(f"kaic: error: {name}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: one line, and the traceback only on request
+        if os.environ.get("KAIC_DEBUG"):
+            raise
+        print(f"kaic: internal error: {type(exc).__name__}: {one_line(str(exc))[:500]} "
+              "(KAIC_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

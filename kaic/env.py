@@ -38,6 +38,10 @@ AWS_SECRET_ACCESS_KEY = EnvVar("AWS_SECRET_ACCESS_KEY", None, "fallback S3 secre
 KAIC_S3_REGION = EnvVar("KAIC_S3_REGION", "us-east-1", "S3 region")
 KAIC_ARGO_TOKEN = EnvVar("KAIC_ARGO_TOKEN", None, "bearer token for the Argo Server", secret=True)
 KAIC_ARGO_TOKEN_FILE = EnvVar("KAIC_ARGO_TOKEN_FILE", None, "file holding the Argo Server bearer token")
+KAIC_STORE_RETRY_S = EnvVar("KAIC_STORE_RETRY_S", "60",
+                            "seconds an object-store call is retried (backoff) through an outage before giving up")
+KAIC_S3_TIMEOUT_S = EnvVar("KAIC_S3_TIMEOUT_S", "120",
+                           "seconds an S3 request may wait for an answer (a stalled server costs this per try)")
 KAIC_RUN_ID = EnvVar("KAIC_RUN_ID", None, "run id a step belongs to (set by the workflow)")
 KAIC_PROFILE = EnvVar("KAIC_PROFILE", "local", "platform profile name or file")
 KAIC_TF_PYTHON = EnvVar("KAIC_TF_PYTHON", None, "Python interpreter for TensorFlow train workers (default: kaic's own)")
@@ -52,8 +56,8 @@ KAIC_DEVCLUSTER_CACHE = EnvVar("KAIC_DEVCLUSTER_CACHE", None,
 ALL: tuple[EnvVar, ...] = (
     KAIC_HOME, KAIC_MLFLOW_URI, MLFLOW_TRACKING_URI, KAIC_OBJECT_STORE, KAIC_RESULTS, KAIC_S3_ENDPOINT,
     KAIC_S3_ACCESS_KEY, KAIC_S3_SECRET_KEY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, KAIC_S3_REGION,
-    KAIC_ARGO_TOKEN, KAIC_ARGO_TOKEN_FILE, KAIC_RUN_ID, KAIC_PROFILE, KAIC_TF_PYTHON,
-    KAIC_DATASETS, KAIC_E2E_KUBECONFIG, KAIC_E2E_CONTEXT, KAIC_E2E, KAIC_DEVCLUSTER_CACHE,
+    KAIC_ARGO_TOKEN, KAIC_ARGO_TOKEN_FILE, KAIC_STORE_RETRY_S, KAIC_S3_TIMEOUT_S, KAIC_RUN_ID, KAIC_PROFILE,
+    KAIC_TF_PYTHON, KAIC_DATASETS, KAIC_E2E_KUBECONFIG, KAIC_E2E_CONTEXT, KAIC_E2E, KAIC_DEVCLUSTER_CACHE,
 )
 
 

@@ -10,23 +10,33 @@ another process counts as gone.
     proc = localproc.start(run_id, [sys.executable, "-m", "x"], name="model-server", port=port, log=path)
     ...
     localproc.stop_all(run_id)   # idempotent: returns what it stopped
+
+No orphans: every process started here (and every executor node, kaic/executor/process.py) gets a
+parent-death signal (Linux `PR_SET_PDEATHSIG`, SIGKILL): when the process that started it dies, even by
+SIGKILL, the kernel kills it too, and so on down the chain (executor -> step -> torchrun -> workers).
+Each record also names its owner (pid + create time of the starting process); `reap_orphans(home)`, run
+at the start of every kaic command, stops what a dead owner left registered under `$KAIC_HOME/runs/`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
 
 from kaic import env
+from kaic.errors import ConfigError
+from kaic.safeload import load_json
 
 
 @dataclass(frozen=True)
@@ -38,13 +48,26 @@ class ProcRecord:
     port: int | None
     started: float  # unix time
     create_time: float  # psutil's create_time of pid, to tell a reused pid from ours
+    owner_pid: int = 0  # the process that started it (0: unknown, an older record)
+    owner_create_time: float = 0.0
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "cmd": list(self.cmd)}, indent=1)
 
+    @property
+    def owner_alive(self) -> bool:
+        """The starting process still runs (the same process, not a reused pid)."""
+        if not self.owner_pid:
+            return False
+        try:
+            p = psutil.Process(self.owner_pid)
+            return abs(p.create_time() - self.owner_create_time) < 0.01 and running(p)
+        except psutil.NoSuchProcess:
+            return False
+
     @staticmethod
     def from_json(text: str) -> ProcRecord:
-        d = json.loads(text)
+        d = load_json(text, "process record", expect=dict)
         return ProcRecord(
             d["name"],
             int(d["pid"]),
@@ -53,7 +76,60 @@ class ProcRecord:
             d.get("port"),
             float(d["started"]),
             float(d["create_time"]),
+            int(d.get("owner_pid") or 0),
+            float(d.get("owner_create_time") or 0.0),
         )
+
+
+# --- parent-death signal ----------------------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _prctl() -> Callable[..., int] | None:
+    if os.uname().sysname != "Linux":
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+    fn: Callable[..., int] = libc.prctl
+    return fn
+
+
+_PRCTL = _prctl()
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel to send `sig` to this process when its parent dies (Linux; a no-op elsewhere).
+
+    Called in a child between fork and exec (`preexec_fn=lifeline()`) or first thing in a worker."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+
+def lifeline(sig: int = signal.SIGKILL) -> Callable[[], None]:
+    """A `preexec_fn`: the child gets `sig` when the starting process dies. If the parent already died
+    between fork and prctl (the child was reparented), the child exits at once instead of leaking."""
+    parent = os.getpid()
+
+    def preexec() -> None:
+        die_with_parent(sig)
+        if os.getppid() != parent:
+            os._exit(137)
+
+    return preexec
+
+
+_OWNER: dict[int, float] = {}
+
+
+def owner() -> tuple[int, float]:
+    """(pid, create time) of this process, for a record's owner fields."""
+    pid = os.getpid()
+    if pid not in _OWNER:
+        _OWNER[pid] = psutil.Process(pid).create_time()
+    return pid, _OWNER[pid]
 
 
 def procs_dir(run_id: str, home: Path | None = None) -> Path:
@@ -87,6 +163,7 @@ def start(
             cwd=cwd,
             env=environ,
             start_new_session=True,
+            preexec_fn=lifeline(),
         )
     finally:
         if log:
@@ -95,11 +172,15 @@ def start(
         created = psutil.Process(proc.pid).create_time()
     except psutil.NoSuchProcess:
         created = 0.0
-    record = ProcRecord(name, proc.pid, proc.pid, tuple(cmd), port, time.time(), created)
-    tmp = path.with_suffix(".tmp")
+    record = ProcRecord(name, proc.pid, proc.pid, tuple(cmd), port, time.time(), created, *owner())
+    write_record(path, record)
+    return proc
+
+
+def write_record(path: Path, record: ProcRecord) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(record.to_json())
     tmp.replace(path)
-    return proc
 
 
 def records(run_id: str, home: Path | None = None) -> list[ProcRecord]:
@@ -108,7 +189,7 @@ def records(run_id: str, home: Path | None = None) -> list[ProcRecord]:
     for p in sorted(d.glob("*.json")) if d.is_dir() else []:
         try:
             out.append(ProcRecord.from_json(p.read_text()))
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError, ConfigError):
             continue  # a torn or foreign file is not a process of ours
     return out
 
@@ -221,6 +302,38 @@ def stop_all(run_id: str, grace_s: float = 5.0, home: Path | None = None) -> dic
 def forget(run_id: str, name: str, home: Path | None = None) -> None:
     """Drop a record (after the caller stopped the process itself)."""
     (procs_dir(run_id, home) / f"{name}.json").unlink(missing_ok=True)
+
+
+def record_files(home: Path) -> list[Path]:
+    """Every process record under a KAIC_HOME: the steps' (runs/*/procs/*.json) and the executor's
+    nodes' (runs/*/nodes/*/proc.json)."""
+    runs = home / "runs"
+    if not runs.is_dir():
+        return []
+    return sorted([*runs.glob("*/procs/*.json"), *runs.glob("*/nodes/*/proc.json")])
+
+
+def reap_orphans(home: Path, grace_s: float = 2.0) -> list[str]:
+    """Stop every registered process whose owner is dead, and drop records of what is gone.
+
+    Run at the start of each kaic command: what a SIGKILLed executor or step left behind does not
+    outlive the next command in the same KAIC_HOME. Returns one line per process group stopped."""
+    stopped = []
+    for path in record_files(home):
+        try:
+            rec = ProcRecord.from_json(path.read_text())
+        except (OSError, ValueError, KeyError, TypeError, ConfigError):
+            continue  # a torn or foreign file is not a process of ours
+        if rec.owner_alive:
+            continue
+        if group_alive(rec):
+            ok = stop(rec, grace_s)
+            run = path.relative_to(home / "runs").parts[0]
+            stopped.append(f"{rec.name} (pid {rec.pid}, run {run})" + ("" if ok else ": still alive after SIGKILL"))
+            if not ok:
+                continue
+        path.unlink(missing_ok=True)
+    return stopped
 
 
 def registered_ports(run_id: str, home: Path | None = None) -> list[int]:

@@ -126,9 +126,13 @@ class Wiring:
 
     @staticmethod
     def resolve(args: argparse.Namespace, profile: Profile) -> Wiring:
+        """Every location, each checked (ConfigError naming it); nothing is created here."""
+        from kaic.stores.objects import parse_uri
+        from kaic.tracking import check_tracking_uri
+
         local = profile.is_local
-        return Wiring(
-            kaic_home=ensure_kaic_home(),
+        wiring = Wiring(
+            kaic_home=env.kaic_home(),
             object_store=args.object_store or env.KAIC_OBJECT_STORE.get()
             or (None if local else profile.storage.object_store) or env.object_store_uri(),
             results=args.results or env.KAIC_RESULTS.get()
@@ -136,6 +140,12 @@ class Wiring:
             mlflow_uri=args.mlflow_uri or env.KAIC_MLFLOW_URI.get() or env.MLFLOW_TRACKING_URI.get()
             or (None if local else profile.endpoints.mlflow_uri) or env.mlflow_uri(),
         )
+        if wiring.kaic_home.exists() and not wiring.kaic_home.is_dir():
+            raise ConfigError(f"KAIC_HOME {wiring.kaic_home}: not writable (exists and is not a folder)")
+        parse_uri(wiring.object_store, "--object-store" if args.object_store else "object store URI")
+        parse_uri(wiring.results, "--results" if args.results else "results URI")
+        check_tracking_uri(wiring.mlflow_uri, "--mlflow-uri" if args.mlflow_uri else "MLflow URI")
+        return wiring
 
 
 def ensure_kaic_home() -> Path:
@@ -189,46 +199,90 @@ def stamp(outcomes: Sequence[Outcome], ctx: RunContext, step: str, profile: Prof
 
 def guarded(step: str, core: Callable[[], list[Outcome]]) -> list[Outcome]:
     """Run a step core; a crash becomes an error row (and a traceback on stderr), never a lost run."""
+    from kaic.errors import ServiceUnavailable
+
     try:
         return core()
     except ConfigError:
         raise
+    except ServiceUnavailable as exc:  # an outage, said in one line: no traceback to read
+        print(f"[{step}] {exc}", file=sys.stderr, flush=True)
+        return [Outcome(STEP_ERROR_CHECK, Status.ERROR, f"{step} could not finish: {exc}")]
     except Exception as exc:  # the whole point: record it and go on to write rows
         traceback.print_exc()
         return [Outcome(STEP_ERROR_CHECK, Status.ERROR, f"{step} crashed: {type(exc).__name__}: {exc}")]
 
 
 def execute_step(module: StepModule, args: argparse.Namespace) -> tuple[list[ResultRow], int]:
-    """Parse, wire real clients, run the core, write rows and log to MLflow. Returns (rows, exit code)."""
-    from kaic.stores.objects import open_store
-    from kaic.stores.results_dataset import ParquetResults
+    """Parse, wire real clients, run the core, write rows and log to MLflow. Returns (rows, exit code).
+
+    Rows go to local disk first (the run's outbox), then to the object store with retries: an outage
+    costs the step its exit code (1), never its rows; a later step or `kaic sync RUN` publishes them."""
+    from kaic.errors import ServiceUnavailable
+    from kaic.stores.resilient import Outbox, open_retrying
+    from kaic.stores.results_dataset import ParquetResults, parquet_bytes, rows_to_table
     from kaic.tracking import MlflowTracker
 
     profile = load_profile(args.profile)
     config = module.make_config(args, profile)  # bad input fails here, before any work
     wiring = Wiring.resolve(args, profile)
-    store = open_store(wiring.object_store, source="--object-store")
+    ensure_kaic_home()
+    store = open_retrying(wiring.object_store, source="--object-store")
+    results_store = open_retrying(wiring.results, source="--results")
     run_id = args.run_id or new_run_id()
+    outbox = Outbox(wiring.kaic_home, run_id)
     platform = args.platform or profile.platform
-    context = replace(load_context(store, run_id, platform), platform=platform)
-    sink = ParquetResults(store, open_store(wiring.results, source="--results"))
+    try:
+        context = replace(load_context(store, run_id, platform), platform=platform)
+    except ServiceUnavailable as exc:
+        print(f"[{module.NAME}] {exc}; the run's context is not known, using a fresh one", file=sys.stderr)
+        context = RunContext(run_id, SUITE_VERSION, datetime.now(UTC), platform)
+    sink = ParquetResults(store, results_store)
     ctx = StepContext(context, profile, store, wiring.kaic_home, module.NAME, args.suite, sink, wiring.results)
     started = time.monotonic()
     ctx.log(f"run {run_id} · profile {profile.name} · platform {platform}")
+    _flush(outbox, store, ctx)  # what an outage left behind earlier in the run
     outcomes = guarded(module.NAME, lambda: module.run(config, ctx))
     rows = stamp(outcomes, ctx.run, module.NAME, profile)
-    shard = sink.stage(run_id, module.NAME, rows)
-    ctx.log(f"{len(rows)} rows staged at {shard} in {time.monotonic() - started:.1f}s")
+    key = ParquetResults.shard_key(run_id, module.NAME)
+    local = outbox.put(key, parquet_bytes(rows_to_table(rows)))
+    published = _flush(outbox, store, ctx)
+    where = store.uri(key) if published else str(local)
+    ctx.log(f"{len(rows)} rows staged at {where} in {time.monotonic() - started:.1f}s")
     # Optional hook, after staging, for a step that acts on the whole run (report): its exit code and the
     # run-wide files to log on the MLflow parent run.
     finish = getattr(module, "finish", None)
-    code, artifacts = finish(config, ctx) if finish is not None else (exit_code(rows), [])
+    code, artifacts = exit_code(rows), []
+    if finish is not None:
+        try:
+            code, artifacts = finish(config, ctx)
+        except ServiceUnavailable as exc:
+            ctx.log(f"{module.NAME}: run-wide work not done: {exc}")
+            code = max(code, 1)
+    if not published:
+        code = max(code, 1)
     tracker = MlflowTracker(wiring.mlflow_uri)
     tracker.log_step(ctx.run, module.NAME, rows)
     if artifacts:
         tracker.log_artifacts(ctx.run, artifacts)
     print_rows(rows)
     return rows, code
+
+
+def _flush(outbox: Any, store: ObjectStore, ctx: StepContext) -> bool:
+    """Publish the run's outbox; False (and one line saying where the rows wait) during an outage."""
+    from kaic.errors import ServiceUnavailable
+
+    if not outbox.pending():
+        return True
+    try:
+        outbox.flush(store)
+        return True
+    except ServiceUnavailable as exc:
+        left = outbox.pending()
+        ctx.log(f"{exc}; {len(left)} row shard(s) kept on local disk at {outbox.root} until the store "
+                f"is back (a later step, or `kaic sync {ctx.run.run_id}`, publishes them)")
+        return False
 
 
 def print_rows(rows: Sequence[ResultRow]) -> None:

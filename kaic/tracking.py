@@ -73,6 +73,64 @@ def redact(uri: str) -> str:
     return re.sub(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/@]*@", r"\1***@", uri)
 
 
+TRACKING_SCHEMES = ("http", "https", "sqlite", "file", "postgresql", "mysql", "mssql", "databricks")
+
+
+def check_tracking_uri(uri: str, source: str) -> str:
+    """An MLflow tracking URI kaic can use: one of TRACKING_SCHEMES (or a bare local path); else ConfigError."""
+    from kaic.errors import ConfigError
+
+    scheme = urlsplit(uri).scheme if "://" in uri or uri.startswith("sqlite:") else ""
+    base = scheme.split("+", 1)[0]
+    if not uri.strip() or (scheme and base not in TRACKING_SCHEMES):
+        raise ConfigError(f"{source} {redact(uri)!r}: not an MLflow tracking URI "
+                          f"(expected {', '.join(s + '://' for s in TRACKING_SCHEMES[:3])}... or a path)")
+    if base in ("http", "https") and not urlsplit(uri).hostname:
+        raise ConfigError(f"{source} {redact(uri)!r}: no host in the URI")
+    return uri
+
+
+INIT_LOCK_TIMEOUT_S = 300.0
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a sqlite:/// tracking URI (None for other stores or :memory:)."""
+    parts = urlsplit(uri)
+    if not parts.scheme.startswith("sqlite") or parts.path in ("", "/", "/:memory:"):
+        return None
+    return Path(parts.path[1:] if parts.path.startswith("//") else parts.path)
+
+
+@contextlib.contextmanager
+def init_lock(uri: str, timeout_s: float = INIT_LOCK_TIMEOUT_S) -> Iterator[None]:
+    """An exclusive file lock beside a sqlite store (``mlflow.db.init.lock`` in KAIC_HOME by default)
+    while MLflow opens it: two runs in one home would otherwise race on creating and migrating the
+    schema. Other stores (a tracking server) serialize on their own."""
+    import fcntl
+    import time
+
+    db = sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".init.lock"), "a") as fh:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TrackingUnavailable(f"{db}: another process held the MLflow init lock for "
+                                              f"{timeout_s:g}s") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def probe(uri: str, timeout: float) -> None:
     """Raise TrackingUnavailable unless an http(s) tracking server answers GET /health with 2xx in time."""
     if urlsplit(uri).scheme not in ("http", "https"):
@@ -176,8 +234,9 @@ class MlflowTracker:
         probe(self.uri, self.probe_timeout)
         from mlflow.tracking import MlflowClient
 
-        self._client = MlflowClient(tracking_uri=self.uri)
-        self._experiment_id = self._ensure_experiment()
+        with init_lock(self.uri):  # one process at a time creates or migrates a local database
+            self._client = MlflowClient(tracking_uri=self.uri)
+            self._experiment_id = self._ensure_experiment()
 
     def _ensure_experiment(self) -> str:
         from mlflow.exceptions import MlflowException

@@ -26,13 +26,56 @@ _DESCRIPTOR = re.compile(r"^@(yearly|annually|monthly|weekly|daily|midnight|hour
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@\-]*$", re.IGNORECASE)
 
 
+_CRON_RANGES = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
+                ("day of week", 0, 6))
+_CRON_NAMES = {
+    3: {m: i + 1 for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])},
+    4: {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])},
+}
+
+
+def _cron_value(text: str, index: int) -> int:
+    names = _CRON_NAMES.get(index, {})
+    if text.lower() in names:
+        return names[text.lower()]
+    if not text.isdigit():
+        raise ValueError(f"{text!r} is not a number")
+    return int(text)
+
+
+def _check_cron_field(text: str, index: int) -> None:
+    """One field of robfig/cron's 5-field spec: comma list of `*`, `?`, `N`, `N-M`, each with `/STEP`."""
+    label, low, high = _CRON_RANGES[index]
+    for item in text.split(","):
+        body, slash, step = item.partition("/")
+        if slash and (not step.isdigit() or int(step) < 1):
+            raise ValueError(f"{label} {item!r}: the step must be a positive number")
+        if body in ("*", "?"):
+            continue
+        first, dash, last = body.partition("-")
+        try:
+            values = [_cron_value(first, index)] + ([_cron_value(last, index)] if dash else [])
+        except ValueError as exc:
+            raise ValueError(f"{label} {item!r}: {exc}") from None
+        for v in values:
+            if not low <= v <= high:
+                raise ValueError(f"{label} {v} is out of range {low}-{high}")
+        if dash and values[0] > values[1]:
+            raise ValueError(f"{label} {item!r}: range beginning is after its end")
+
+
 def check_cron(expr: str) -> str:
     fields = expr.split()
-    ok = bool(_DESCRIPTOR.match(expr.strip())) or (
-        len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields)
-    )
-    if not ok:
+    if _DESCRIPTOR.match(expr.strip()):
+        return expr.strip()
+    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
         raise ValueError(f"{expr!r} is not a cron expression (5 fields like '0 2 * * *', or @daily)")
+    for i, f in enumerate(fields):
+        try:
+            _check_cron_field(f, i)
+        except ValueError as exc:
+            raise ValueError(f"{expr!r}: {exc}") from None
     return expr.strip()
 
 

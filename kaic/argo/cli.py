@@ -37,6 +37,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--namespace", help="namespace (default: the profile's kubernetes.namespace)")
     g.add_argument("--insecure-skip-tls-verify", action="store_true",
                    help="do not verify the server's TLS certificate")
+    g.add_argument("--insecure-http", action="store_true",
+                   help="allow sending the token over plain http:// to a non-loopback host (in clear)")
     g.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                    help="set a workflow parameter (repeatable)")
 
@@ -70,5 +72,6 @@ def parse_parameters(values: list[str]) -> dict[str, str]:
 
 def service(args: argparse.Namespace, profile: Profile) -> tuple[WorkflowsService, str]:
     namespace = args.namespace or profile.kubernetes.namespace
-    svc = connect(args.argo_server, namespace, argo_token(), verify_ssl=not args.insecure_skip_tls_verify)
+    svc = connect(args.argo_server, namespace, argo_token(), verify_ssl=not args.insecure_skip_tls_verify,
+                  insecure_http=args.insecure_http)
     return svc, namespace

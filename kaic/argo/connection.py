@@ -38,20 +38,43 @@ def check_url(url: str, source: str = "--argo-server") -> str:
 
 
 def argo_token() -> str | None:
-    """$KAIC_ARGO_TOKEN, else the contents of the file named by $KAIC_ARGO_TOKEN_FILE, else None."""
+    """$KAIC_ARGO_TOKEN, else the contents of the file named by $KAIC_ARGO_TOKEN_FILE, else None.
+
+    A token is one printable line: a newline or control character inside it is refused (without
+    printing the token: an HTTP library would put it in its error message)."""
     token = env.KAIC_ARGO_TOKEN.get()
     if token:
-        return token.strip()
+        return _checked_token(token.strip(), env.KAIC_ARGO_TOKEN.name)
     path = env.KAIC_ARGO_TOKEN_FILE.get()
     if not path:
         return None
     try:
-        text = Path(path).expanduser().read_text().strip()
+        text = Path(path).expanduser().read_text(errors="replace").strip()
     except OSError as exc:
         raise ConfigError(f"KAIC_ARGO_TOKEN_FILE {path}: cannot read ({exc.strerror or exc})") from None
     if not text:
         raise ConfigError(f"KAIC_ARGO_TOKEN_FILE {path}: the file is empty")
-    return text
+    return _checked_token(text, f"KAIC_ARGO_TOKEN_FILE {path}")
+
+
+def _checked_token(token: str, source: str) -> str:
+    if any(not ch.isprintable() or ch.isspace() for ch in token):
+        raise ConfigError(f"{source}: the token contains whitespace, a newline or a control character "
+                          f"(not printed); a bearer token is one line")
+    return token
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def check_transport(url: str, token: str | None, insecure_http: bool, source: str = "--argo-server") -> None:
+    """A token over plain http goes in clear: refused unless the host is loopback or --insecure-http."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    loopback = host in LOOPBACK_HOSTS or host.startswith("127.")
+    if token and parts.scheme == "http" and not loopback and not insecure_http:
+        raise ConfigError(f"{source} {url!r}: refusing to send the Argo token in clear over http:// to a "
+                          f"non-loopback host; use https://, or --insecure-http to accept the risk")
 
 
 class _TimeoutSession(requests.Session):
@@ -73,8 +96,9 @@ def bound_request_timeout(service: WorkflowsService, left_s: float) -> None:
 
 
 def connect(url: str, namespace: str, token: str | None, *, verify_ssl: bool = True,
-            timeout_s: float = REQUEST_TIMEOUT_S) -> WorkflowsService:
+            timeout_s: float = REQUEST_TIMEOUT_S, insecure_http: bool = False) -> WorkflowsService:
     """A WorkflowsService for `url`; nothing is sent until the first call."""
+    check_transport(check_url(url), token, insecure_http)
     return WorkflowsService(host=check_url(url), token=token, namespace=namespace, verify_ssl=verify_ssl,
                             session=_TimeoutSession(timeout_s))
 

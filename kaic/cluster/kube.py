@@ -84,6 +84,14 @@ class KubeCluster:
 
         cfg = client.Configuration()
         source = "in-cluster service account" if in_cluster else f"kubeconfig {kubeconfig or '(default)'}"
+        if kubeconfig and not in_cluster:
+            from pathlib import Path
+
+            from kaic.safeload import load_yaml_file
+
+            doc = load_yaml_file(Path(kubeconfig), source)  # bounded: size, depth, aliases, binary
+            if not isinstance(doc, dict):
+                raise ConfigError(f"{source}: expected a kubeconfig map, got {type(doc).__name__}")
         try:
             if in_cluster:
                 config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]

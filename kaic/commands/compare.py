@@ -46,12 +46,9 @@ def parse_date(text: str, source: str = "--since") -> datetime:
 
 
 def _writable_target(path: str, source: str) -> Path:
-    target = Path(path).expanduser()
-    if target.is_dir():
-        raise ConfigError(f"{source} {path}: is a directory (give a file name)")
-    if not target.parent.is_dir():
-        raise ConfigError(f"{source} {path}: folder {target.parent} does not exist")
-    return target
+    from kaic.preflight import writable_file
+
+    return writable_file(Path(path), source)
 
 
 def write_atomic(target: Path, text: str) -> None:

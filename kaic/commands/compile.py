@@ -60,6 +60,9 @@ def write(manifests: list[Manifest], out: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from kaic.preflight import creatable_dir
+
+    creatable_dir(Path(args.out), "--out")
     _, config = load(args)
     manifests = compile_manifests(config)
     check(manifests, args.schema)

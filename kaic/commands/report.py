@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kaic import catalog, env
 from kaic.errors import ConfigError
+from kaic.preflight import creatable_dir
 from kaic.results import ResultRow, exit_code
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -44,7 +45,7 @@ def load_rows(run_id: str, object_store: str, results: str) -> list[ResultRow]:
 
     if not _RUN_ID.fullmatch(run_id):  # a run id becomes part of object keys and paths
         raise ConfigError(f"RUN {run_id!r}: not a run id (letters, digits, '.', '_', '-')")
-    store = open_store(object_store, source="--object-store")
+    store = open_store(object_store, source="--object-store", create=False)
     rows = ParquetResults(store, store).staged(run_id)  # staging reads only the run store
     if rows:
         return rows
@@ -66,7 +67,11 @@ def run(args: argparse.Namespace) -> int:
 
     version = catalog.check_k8s_version(args.k8s_version) if args.k8s_version is not None else None
     template = product.read_template(args.template) if args.template is not None else None
+    if template is not None:
+        product.parse_template(*template)  # a defective template is refused before anything is read
     object_store = args.object_store or env.object_store_uri()
+    if args.out is not None:
+        creatable_dir(args.out, "--out")  # refused before reading anything, and nothing created
     rows = load_rows(args.run_id, object_store, args.results or env.results_uri())
     out = args.out if args.out is not None else env.kaic_home() / "runs" / args.run_id / "report"
     report, paths = write_reports(rows, out, args.formats or ["all"], version, template, args.evidence_base)

@@ -18,6 +18,7 @@ from kaic.errors import ConfigError
 from kaic.profiles import BUILTIN, load_profile
 
 if TYPE_CHECKING:
+    from kaic.executor import ExecutorOptions
     from pipelines.config import PipelineConfig
 
 
@@ -35,6 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     argo.add_argument("--kubeconfig", help="instead of an Argo Server: the Kubernetes API with this kubeconfig")
     argo.add_argument("--context", help="with --kubeconfig: the context (default: the current one)")
     argo.add_argument("--namespace", default="kaic", help="Argo namespace (default: kaic)")
+    argo.add_argument("--insecure-http", action="store_true",
+                      help="allow sending the token over plain http:// to a non-loopback host (in clear)")
     argo.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the workflow")
 
 
@@ -52,18 +55,26 @@ def _local_env(kaic_home: Path) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kaic.executor import ExecutorOptions, resume_workflow, run_workflow
+    from kaic import env
+    from kaic.executor import resume_workflow, run_workflow
+    from kaic.preflight import creatable_dir
     from pipelines.config import PipelineConfig
     from pipelines.conformance import build_workflow
     from pipelines.manifests import to_dict
 
-    kaic_home = stepkit.ensure_kaic_home()
-    options = ExecutorOptions(kaic_home=kaic_home, max_parallel=args.max_parallel or 8, progress=True,
-                              env=_local_env(kaic_home), handle_signals=True)
+    if args.max_parallel is not None and args.max_parallel < 1:
+        raise ConfigError(f"--max-parallel {args.max_parallel}: must be at least 1")
+    if args.world_size is not None and args.world_size < 1:
+        raise ConfigError(f"--world-size {args.world_size}: must be at least 1")
+    if args.timeout <= 0:
+        raise ConfigError(f"--timeout {args.timeout:g}: must be positive")
+    home = env.kaic_home()
+    creatable_dir(home / "runs", f"KAIC_HOME {home}:")
     if args.resume:
-        run_dir = kaic_home / "runs" / args.resume
+        run_dir = home / "runs" / args.resume
         if not (run_dir / "status.json").is_file():
-            raise ConfigError(f"--resume: no run {args.resume!r} under {kaic_home / 'runs'}")
+            raise ConfigError(f"--resume: no run {args.resume!r} under {home / 'runs'}")
+        options = _options(args, stepkit.ensure_kaic_home())
         result = resume_workflow(run_dir, options)
         return _finish(result.name, result.phase, result.run_dir)
 
@@ -74,10 +85,18 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "argo":
         return _run_on_argo(args, config)
     manifest = to_dict(build_workflow(config))
+    options = _options(args, stepkit.ensure_kaic_home())  # validated above; created only now
     print(f"kaic: running the conformance workflow locally (profile {profile.name}, suite {args.suite})",
           file=sys.stderr)
     result = run_workflow(manifest, {}, options, source="kaic-conformance")
     return _finish(result.name, result.phase, result.run_dir)
+
+
+def _options(args: argparse.Namespace, kaic_home: Path) -> ExecutorOptions:
+    from kaic.executor import ExecutorOptions
+
+    return ExecutorOptions(kaic_home=kaic_home, max_parallel=args.max_parallel or 8, progress=True,
+                           env=_local_env(kaic_home), handle_signals=True)
 
 
 def _run_on_argo(args: argparse.Namespace, config: PipelineConfig) -> int:
@@ -96,7 +115,8 @@ def _run_on_argo(args: argparse.Namespace, config: PipelineConfig) -> int:
             return done.exit_code
         from kaic.argo.connection import argo_token, check_url, connect
 
-        service = connect(check_url(args.argo_server), args.namespace, argo_token())
+        service = connect(check_url(args.argo_server), args.namespace, argo_token(),
+                          insecure_http=args.insecure_http)
         result = submit_and_wait(service, config, namespace=args.namespace, wait=True, timeout_s=args.timeout)
     except ArgoServerError as exc:
         print(f"kaic: error: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections import defaultdict
 from dataclasses import replace
+from pathlib import Path
 
 from kaic import env
 from kaic.errors import ConfigError
@@ -44,7 +45,7 @@ def load_rows(run_id: str, object_store: str, results: str) -> tuple[list[Result
         check_key(run_id)
     except ConfigError:
         raise ConfigError(f"RUN {run_id!r}: not a run id") from None
-    store = open_store(object_store, source="--object-store")
+    store = open_store(object_store, source="--object-store", create=False)
     sink = ParquetResults(store, store)
     rows = sink.staged(run_id)
     if rows:
@@ -60,12 +61,39 @@ def load_rows(run_id: str, object_store: str, results: str) -> tuple[list[Result
     )
 
 
+def publish_outbox(run_id: str, home: Path, object_store: str, results: str) -> None:
+    """Row shards an outage left on local disk go to the object store, and the run is published to the
+    results dataset again so that it holds them (ServiceUnavailable, exit 1, while the store is down)."""
+    from kaic.stores.objects import check_key
+    from kaic.stores.resilient import Outbox, open_retrying
+    from kaic.stores.results_dataset import ParquetResults
+
+    try:
+        check_key(run_id)
+    except ConfigError:
+        raise ConfigError(f"RUN {run_id!r}: not a run id") from None
+    outbox = Outbox(home, run_id)
+    if not outbox.pending():
+        return
+    store = open_retrying(object_store, "--object-store")
+    done = outbox.flush(store)
+    print(f"kaic sync {run_id}: published {len(done)} row shard(s) kept on local disk during an outage")
+    uri = ParquetResults(store, open_retrying(results, "--results")).publish(run_id)
+    print(f"kaic sync {run_id}: run republished to {uri}")
+
+
 def run(args: argparse.Namespace) -> int:
     from kaic.profiles import load_profile
     from kaic.stepkit import Wiring
+    from kaic.stores.objects import check_key
     from kaic.tracking import MlflowTracker, TrackingUnavailable
 
-    wiring = Wiring.resolve(args, load_profile(args.profile))
+    try:
+        check_key(args.run_id)
+    except ConfigError:
+        raise ConfigError(f"RUN {args.run_id!r}: not a run id") from None
+    wiring = Wiring.resolve(args, load_profile(args.profile))  # every URI checked, nothing created
+    publish_outbox(args.run_id, wiring.kaic_home, wiring.object_store, wiring.results)
     rows, origin = load_rows(args.run_id, wiring.object_store, wiring.results)
     by_step: dict[str, list[ResultRow]] = defaultdict(list)
     for r in rows:

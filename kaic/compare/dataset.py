@@ -101,8 +101,12 @@ def _read_runs(uri: str, run_ids: Sequence[str], source: str) -> pa.Table:
     if not files:
         return pa.table({})
     filesystem, _ = arrow_filesystem(uri, source)
-    tables = [pq.read_table(f, filesystem=filesystem, columns=[c for c in COLUMNS if c != "date"])
-              for f in files]
+    from kaic.stores.results_dataset import unreadable_as_config_error
+
+    tables = []
+    for f in files:
+        with unreadable_as_config_error(f"{source}: {f}"):
+            tables.append(pq.read_table(f, filesystem=filesystem, columns=[c for c in COLUMNS if c != "date"]))
     return pa.concat_tables(tables, promote_options="permissive")
 
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kaic.errors import ConfigError
 from kaic.executor import allowlist
-from kaic.executor.expressions import ExpressionError, Mode, depends_refs, parse, parse_depends
+from kaic.executor.constexpr import is_constant
+from kaic.executor.expressions import ExpressionError, Mode, depends_refs, evaluate_expr, parse, parse_depends
 from kaic.executor.loops import LoopError, parse_duration
 from kaic.executor.templating import TAG_RE, tags
+from kaic.safeload import load_yaml_all, read_text
 
 TEMPLATE_KINDS = ("container", "script", "containerSet", "steps", "dag", "suspend")
 RETRY_POLICIES = ("Always", "OnFailure", "OnError", "OnTransientError")
@@ -88,21 +88,12 @@ class WorkflowModel:
 
 
 def load_file(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return load_text(text, str(path))
+    return load_text(read_text(path, str(path)), str(path))
 
 
 def load_text(text: str, source: str) -> dict[str, Any]:
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}: invalid YAML: {where}{problem}") from None
+    """One Workflow manifest, through kaic's bounded YAML loader (size, depth and alias limits)."""
+    docs = [d for d in load_yaml_all(text, source) if d is not None]
     if len(docs) != 1:
         raise ConfigError(f"{source}: expected exactly one YAML document, found {len(docs)}")
     doc = docs[0]
@@ -283,6 +274,7 @@ class _Validator:
             | {"body": spec.get("steps") or spec.get("dag")}
         ):
             for tag in tags(text):
+                self._expression_tag(tag, path)
                 m = re.fullmatch(r"inputs\.parameters\.([^ ]+)", tag)
                 if m and m.group(1) not in declared:
                     self.add(path, f"{{{{{tag}}}}}: template has no input parameter {m.group(1)!r}")
@@ -385,6 +377,19 @@ class _Validator:
         elif t.kind == "dag":
             self.dag(t)
 
+    def _expression_tag(self, tag: str, path: str) -> None:
+        """``{{= expr}}``: it parses, and a constant one (no names) evaluates (``{{=1/0}}`` is refused)."""
+        if not tag.startswith("="):
+            return
+        try:
+            node = parse(tag[1:], Mode.EXPR)
+            if is_constant(node):
+                evaluate_expr(tag[1:], {})
+        except ExpressionError as exc:
+            self.add(path, f"{{{{{tag}}}}}: {exc}")
+        except (ArithmeticError, TypeError, ValueError, RecursionError) as exc:  # e.g. 1/0
+            self.add(path, f"{{{{{tag}}}}}: {type(exc).__name__}: {exc}")
+
     def _syntax(self, text: str, mode: Mode, path: str) -> None:
         probe = TAG_RE.sub("x" if mode is not Mode.EXPR else "true", text)
         try:
@@ -415,6 +420,7 @@ class _Validator:
                 self.add(f"{path}.arguments", f"missing artifact {a.get('name')!r} required by template {name!r}")
         for text in _strings({k: v for k, v in item.items() if k != "hooks"}):
             for tag in tags(text):
+                self._expression_tag(tag, path)
                 m = re.fullmatch(rf"{prefix}\.([^.]+)\..*", tag)
                 if m and m.group(1) not in local_names:
                     self.add(path, f"{{{{{tag}}}}}: no {prefix[:-1]} named {m.group(1)!r}")

@@ -31,7 +31,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
+from kaic import localproc
+
 KILL_GRACE_S = 2.0
+NODE_RECORD = "proc.json"
 
 
 class CancelScope:
@@ -275,9 +280,11 @@ def run_process(
                 stderr=err,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=localproc.lifeline(),  # dies with the executor, even on SIGKILL
             )
         except OSError as exc:
             return PodOutcome(None, start_error=f"cannot start {argv[0]!r}: {exc.strerror or exc}")
+    record = _register(proc, argv, cwd)
     if not scope.register(proc):
         killed.append(scope.reason)
         terminate(proc, timer)
@@ -293,6 +300,8 @@ def run_process(
     if on_start is not None:
         on_start()
     code = proc.wait()
+    if record is not None:
+        record.unlink(missing_ok=True)
     scope.unregister(proc)
     if handle is not None:
         timer.cancel(handle)
@@ -300,6 +309,20 @@ def run_process(
     if not killed and scope.cancelled and code != 0:
         killed.append(scope.reason)
     return PodOutcome(code, killed=killed[0] if killed else None)
+
+
+def _register(proc: subprocess.Popen[bytes], argv: list[str], node_dir: Path) -> Path | None:
+    """``nodes/<id>/proc.json``: the node's process group in the run's process registry, owned by this
+    executor, so the next kaic command reaps it if the executor dies without doing so itself."""
+    path = node_dir / NODE_RECORD
+    try:
+        created = psutil.Process(proc.pid).create_time()
+        rec = localproc.ProcRecord("node", proc.pid, proc.pid, tuple(argv), None, time.time(), created,
+                                   *localproc.owner())
+        localproc.write_record(path, rec)
+    except (OSError, psutil.Error):
+        return None  # gone already, or a full disk: the parent-death signal still covers it
+    return path
 
 
 def read_text(path: Path, limit: int = 256 * 1024) -> str:

@@ -7,6 +7,7 @@ fsync) at most every :data:`WRITE_INTERVAL_S` while nodes change, and once more 
 
 from __future__ import annotations
 
+import errno
 import json
 import threading
 import time
@@ -15,6 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from kaic.errors import ConfigError
+from kaic.safeload import load_json_file
 
 WRITE_INTERVAL_S = 0.25
 FINAL_PHASES = ("Succeeded", "Failed", "Error", "Skipped", "Omitted")
@@ -128,8 +132,11 @@ ProgressCallback = Callable[[NodeStatus], None]
 class StatusBook:
     """All nodes of one run, the workflow phase, and the status.json writer."""
 
-    def __init__(self, workflow_name: str, uid: str, path: Path, progress: ProgressCallback | None) -> None:
+    def __init__(self, workflow_name: str, uid: str, path: Path, progress: ProgressCallback | None,
+                 reserve: Path | None = None) -> None:
         self.workflow_name = workflow_name
+        self.reserve = reserve  # a file deleted on a full disk to make room for status.json
+        self.write_error = ""
         self.uid = uid
         self.path = path
         self.progress = progress
@@ -220,11 +227,17 @@ class StatusBook:
         }
 
     def write(self, path: Path | None = None) -> None:
+        """Write status.json atomically. On a full disk the reserve file is given up and the write
+        tried once more, so the final phase is recorded even then."""
         target = path or self.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        tmp.replace(target)
+        text = json.dumps(self.to_dict(), indent=1)
+        try:
+            _atomic_write(target, text)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC or self.reserve is None or not self.reserve.exists():
+                raise
+            self.reserve.unlink()
+            _atomic_write(target, text)
 
     def start_writer(self) -> None:
         def loop() -> None:
@@ -233,7 +246,11 @@ class StatusBook:
                 if self._stop.is_set():
                     return
                 self._dirty.clear()
-                self.write()
+                try:
+                    self.write()
+                    self.write_error = ""
+                except OSError as exc:  # a full disk mid-run: keep running, try again on the next change
+                    self.write_error = f"status.json not written: {exc.strerror or exc}"
                 if self._stop.wait(WRITE_INTERVAL_S):
                     return
 
@@ -249,6 +266,20 @@ class StatusBook:
         self.write()
 
 
+def _atomic_write(target: Path, text: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def load_status(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    """A status.json through the bounded loader: a map whose ``status`` (if any) is a map."""
+    data: dict[str, Any] = load_json_file(path, f"status file {path}", expect=dict)
+    if not isinstance(data.get("status", {}), dict) or not isinstance(data.get("metadata", {}), dict):
+        raise ConfigError(f"status file {path}: status and metadata must be maps")
     return data

@@ -10,12 +10,12 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kaic.errors import ConfigError
+from kaic.safeload import load_yaml_file
 
 BUILTIN_DIR = Path(__file__).parent
 BUILTIN = ("local", "generic", "eks", "gke", "aks", "openshift")
@@ -100,7 +100,7 @@ class Training(_Model):
 
 
 class Serving(_Model):
-    concurrency: tuple[int, ...] = (1, 4, 16)
+    concurrency: tuple[Annotated[int, Field(ge=1, le=4096)], ...] = Field((1, 4, 16), min_length=1)
     duration_s: float = Field(3, gt=0)
     warmup_s: float = Field(1, ge=0)
     gateway: str | None = None  # Gateway name to attach an HTTPRoute to, where Gateway API is present
@@ -145,7 +145,8 @@ def parse_profile(data: Any, source: str) -> Profile:
         return Profile.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise ConfigError(f"profile {source}: {_where(err['loc']) or '(top)'}: {err['msg']}") from None
+        got = f" (got {err['input']!r})" if not isinstance(err.get("input"), dict) else ""
+        raise ConfigError(f"profile {source}: {_where(err['loc']) or '(top)'}: {err['msg']}{got}") from None
 
 
 def load_profile(name_or_path: str) -> Profile:
@@ -155,8 +156,5 @@ def load_profile(name_or_path: str) -> Profile:
         raise ConfigError(
             f"profile {name_or_path!r}: no such built-in profile ({', '.join(BUILTIN)}) or file"
         )
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"profile {path}: cannot read YAML: {str(exc).splitlines()[0]}") from None
+    data = load_yaml_file(path, f"profile {path}")
     return parse_profile(data, str(path))

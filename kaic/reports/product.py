@@ -60,11 +60,10 @@ def packaged_template(version: str) -> tuple[str, str]:
 
 
 def read_template(path: Path) -> tuple[str, str]:
-    try:
-        return path.read_text(encoding="utf-8"), f"--template {path}"
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise ConfigError(f"--template {path}: cannot read ({reason})") from None
+    """The template's text (bounded: size, UTF-8, no NUL bytes) and its source for messages."""
+    from kaic.safeload import read_text
+
+    return read_text(path, f"--template {path}"), f"--template {path}"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,10 @@ class InvalidKeyError(ConfigError, ValueError):
     """An object key that could escape its store or is not a plain relative path (usually from a run id)."""
 
 
+class StoreUnreachableError(ConfigError):
+    """The S3 endpoint did not answer when the store was opened (a RetryingStore retries it)."""
+
+
 def check_key(key: str, *, allow_empty: bool = False) -> str:
     """Keys are relative '/'-separated paths: no leading '/', no '.', '..' or empty segments, no '\\'."""
     if key == "" and allow_empty:
@@ -251,6 +255,10 @@ def parse_uri(uri: str, source: str) -> ParsedURI:
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/") or parts.query:
             raise bad("a file URI needs an absolute path: file:///PATH")
+        segments = parts.path.split("/")
+        if ".." in segments:  # file:///base/../../etc/x: the path resolves outside the folder it names
+            base = "/".join(segments[: segments.index("..")]) or "/"
+            raise bad(f"'..' in the path resolves to {Path(parts.path).resolve()}, outside {base}")
         return ParsedURI("file", path=Path(parts.path).resolve())
     if parts.scheme == "s3":
         bucket, prefix = parts.netloc, parts.path.strip("/")
@@ -269,11 +277,16 @@ def parse_uri(uri: str, source: str) -> ParsedURI:
     raise bad()
 
 
-def open_store(uri: str, source: str) -> ObjectStore:
-    """The store a URI names. file:// folders are created; for s3:// the bucket must exist."""
+def open_store(uri: str, source: str, create: bool = True) -> ObjectStore:
+    """The store a URI names. file:// folders are created (unless ``create`` is False: a reader on a
+    store that does not exist yet sees an empty one and writes nothing); for s3:// the bucket must exist."""
     parsed = parse_uri(uri, source)
     if parsed.scheme == "file":
         assert parsed.path is not None
+        if not create and not parsed.path.exists():
+            return FileStore(parsed.path)
+        if parsed.path.exists() and not parsed.path.is_dir():
+            raise ConfigError(f"{source}: object store {uri!r}: {parsed.path} is a file, not a folder")
         try:
             parsed.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -317,8 +330,12 @@ def s3_client() -> tuple[Any, str]:
 
     settings = env.s3_settings()
     endpoint = s3_endpoint(settings)
+    try:
+        read_s = float(env.KAIC_S3_TIMEOUT_S.get() or 120)
+    except ValueError:
+        raise ConfigError(f"KAIC_S3_TIMEOUT_S {env.KAIC_S3_TIMEOUT_S.get()!r}: not a number of seconds") from None
     http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=5, read=120),
+        timeout=urllib3.Timeout(connect=min(5.0, read_s), read=read_s),
         retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
         maxsize=10,
     )
@@ -337,7 +354,7 @@ def _check_bucket(client: Any, bucket: str, endpoint: str, uri: str, source: str
     except S3Error as exc:
         raise ConfigError(f"{source}: object store {uri!r}: S3 at {endpoint} refused: {exc.code}") from None
     except Exception as exc:  # urllib3 errors: unreachable endpoint, TLS, DNS
-        raise ConfigError(
+        raise StoreUnreachableError(
             f"{source}: object store {uri!r}: S3 endpoint {endpoint} unreachable ({type(exc).__name__})"
         ) from None
     if not found:

@@ -12,8 +12,9 @@ pyarrow datasets skip) and renamed (file://), or PUT as one object (s3://). Read
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -76,8 +77,20 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
-def read_parquet_bytes(data: bytes) -> pa.Table:
-    return pq.read_table(io.BytesIO(data), schema=RESULTS_SCHEMA)
+def read_parquet_bytes(data: bytes, source: str = "staged rows") -> pa.Table:
+    with unreadable_as_config_error(source):
+        return pq.read_table(io.BytesIO(data), schema=RESULTS_SCHEMA)
+
+
+@contextlib.contextmanager
+def unreadable_as_config_error(source: str) -> Iterator[None]:
+    """A corrupt or foreign Parquet file (bad magic, truncated, wrong schema) is bad input: one line
+    naming it, exit 2, never a pyarrow traceback."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"{source}: unreadable Parquet: {first[:300]}") from None
 
 
 def run_partition(table: pa.Table) -> tuple[str, date]:
@@ -111,7 +124,7 @@ class ParquetResults:
     def staged_tables(self, run_id: str) -> list[pa.Table]:
         prefix = f"runs/{check_key(run_id)}/rows/"
         keys = [k for k in self.store.list(prefix) if k.endswith(".parquet") and "/" not in k[len(prefix):]]
-        return [read_parquet_bytes(self.store.get_bytes(k)) for k in keys]
+        return [read_parquet_bytes(self.store.get_bytes(k), self.store.uri(k)) for k in keys]
 
     def staged_table(self, run_id: str) -> pa.Table:
         """All staged rows of a run as one table, steps in the order they ran (by their first recorded_at)."""
@@ -188,7 +201,8 @@ def read_results(
     ):
         if part is not None:
             expr = part if expr is None else expr & part
-    return dataset.to_table(columns=wanted, filter=expr, use_threads=True)
+    with unreadable_as_config_error(f"{source}: results dataset {uri!r}"):
+        return dataset.to_table(columns=wanted, filter=expr, use_threads=True)
 
 
 def rows_for_run(uri: str, run_id: str, source: str = "--results") -> list[ResultRow]:
@@ -205,4 +219,5 @@ def rows_for_run(uri: str, run_id: str, source: str = "--results") -> list[Resul
     partitioning = ds.partitioning(PARTITIONING_SCHEMA, flavor="hive")
     one = ds.dataset(files, schema=DATASET_SCHEMA, format="parquet", filesystem=filesystem,
                      partitioning=partitioning, partition_base_dir=root)
-    return table_to_rows(one.to_table())
+    with unreadable_as_config_error(f"{source}: {files[0]}"):
+        return table_to_rows(one.to_table())

@@ -179,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     import torch.distributed as dist
 
+    from kaic.localproc import die_with_parent
+
+    die_with_parent()  # a worker never outlives its torchrun agent (no orphans after a SIGKILL)
     spec = WorkerSpec.from_argv(list(sys.argv[1:] if argv is None else argv))
     backend = "nccl" if spec.accelerators_per_worker > 0 and torch.cuda.is_available() else "gloo"
     dist.init_process_group(backend)

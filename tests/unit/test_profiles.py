@@ -59,7 +59,7 @@ def test_a_users_own_profile_file_works(tmp_path: Path) -> None:
 
 def test_malformed_yaml(tmp_path: Path) -> None:
     message = one_line_error(write(tmp_path, "name: [unclosed\nplatform: x\n"))
-    assert "cannot read YAML" in message
+    assert "invalid YAML: line 2" in message
 
 
 def test_not_a_mapping(tmp_path: Path) -> None:
