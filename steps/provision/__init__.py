@@ -47,6 +47,10 @@ class Config(StepConfig):
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: tuple[dict[str, Any], ...] = ()
     timeout_s: float = 300.0
+    not_applicable: dict[str, str] = Field(default_factory=dict)  # conditional CNCF id -> justification
+    operator_webhook: bool = False
+    dra_claims: bool = False
+    dra_device_class: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -85,7 +89,9 @@ def make_config(args: argparse.Namespace, profile: Profile) -> Config:
         "namespace": k.namespace, "image": profile.image, "resource_name": profile.accelerator.resource_name,
         "per_worker": profile.accelerator.per_worker, "node_selector": dict(profile.accelerator.node_selector),
         "tolerations": tuple(t.model_dump(exclude_none=True) for t in profile.accelerator.tolerations),
-        "timeout_s": profile.probes.timeout_s,
+        "timeout_s": profile.probes.timeout_s, "not_applicable": dict(profile.not_applicable),
+        "operator_webhook": profile.probes.operator_webhook, "dra_claims": profile.probes.dra_claims,
+        "dra_device_class": profile.probes.dra_device_class,
     }
     return parse_config(Config, values, f"profile {profile.name}")
 
@@ -103,7 +109,7 @@ def run(config: Config, ctx: StepContext) -> list[Outcome]:
 
         fp = fingerprint.local(host_fingerprint())
         probes = [Outcome.skipped(c, NO_CLUSTER) for c in READ_CHECKS + ACTIVE_CHECKS]
-        return _finish(ctx, fp, probes)
+        return _finish(ctx, fp, not_applicable(probes, config.not_applicable))
     from steps.provision.read_probes import evaluate
     from steps.provision.view import gather
 
@@ -115,7 +121,24 @@ def run(config: Config, ctx: StepContext) -> list[Outcome]:
         outcomes += [Outcome.skipped(c, "offline snapshot: active probes need a live cluster") for c in ACTIVE_CHECKS]
     else:
         outcomes += _active(config, ctx, client, view)
-    return _finish(ctx, fp, outcomes)
+    return _finish(ctx, fp, not_applicable(outcomes, config.not_applicable))
+
+
+def not_applicable(outcomes: list[Outcome], declared: dict[str, str]) -> list[Outcome]:
+    """The profile's N/A declarations replace the probes of those (conditional) requirements: one N/A row each
+    with the justification; the other rows of that requirement are not reported."""
+    from kaic.catalog import evidence
+
+    out, done = [], set()
+    for o in outcomes:
+        rid = catalog.check(o.check_id).requirement_id
+        if rid in declared:
+            if rid not in done:
+                out.append(evidence.not_applicable(o.check_id, declared[rid]))
+                done.add(rid)
+            continue
+        out.append(o)
+    return out
 
 
 def _client(config: Config) -> tuple[Any, str]:
