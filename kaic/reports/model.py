@@ -194,3 +194,52 @@ _STATUS_ORDER = {Status.FAILED: 0, Status.ERROR: 1, Status.PASSED: 2, Status.SKI
 
 def failed_first(rows: Sequence[ResultRow]) -> list[ResultRow]:
     return sorted(rows, key=lambda r: _STATUS_ORDER[r.status])  # stable: step order within a status
+
+
+FOLD_MIN = 5  # a check with at least this many rows (no metric) shows as one line with a sub-table
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    """One line of a report's check table: a row, or a folded check (e.g. 135 data.expectations rows)."""
+
+    rows: tuple[ResultRow, ...]
+
+    @property
+    def folded(self) -> bool:
+        return len(self.rows) > 1
+
+    @property
+    def status(self) -> Status:
+        return min((r.status for r in self.rows), key=lambda st: _STATUS_ORDER[st])
+
+    @property
+    def first(self) -> ResultRow:
+        return self.rows[0]
+
+    @property
+    def summary(self) -> str:
+        if not self.folded:
+            return self.first.message
+        c = counts(self.rows)
+        parts = [f"{c[k]} {k}" for k in ("passed", "failed", "error", "skipped") if c[k]]
+        return f"{len(self.rows)} results: {', '.join(parts)}"
+
+
+def check_lines(rows: Sequence[ResultRow]) -> list[CheckLine]:
+    """Rows as check lines, failed first; a check's many metric-less rows fold into one line."""
+    by_check: dict[str, list[ResultRow]] = {}
+    for r in rows:
+        if r.metric is None:
+            by_check.setdefault(r.check_id, []).append(r)
+    fold = {k for k, v in by_check.items() if len(v) >= FOLD_MIN}
+    lines: list[CheckLine] = []
+    seen: set[str] = set()
+    for r in rows:
+        if r.metric is None and r.check_id in fold:
+            if r.check_id not in seen:
+                seen.add(r.check_id)
+                lines.append(CheckLine(tuple(by_check[r.check_id])))
+            continue
+        lines.append(CheckLine((r,)))
+    return sorted(lines, key=lambda ln: _STATUS_ORDER[ln.status])

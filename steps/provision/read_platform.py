@@ -229,7 +229,8 @@ def cluster_autoscaler(view: ClusterView, nodes: list[NodeInfo]) -> Outcome:
     check = "provision.cluster_autoscaler"
     ready, text = _controllers(view, r"cluster-autoscaler|^karpenter$")
     now = view.observed_at()
-    found, stale = [], []
+    found: list[str] = []
+    stale: list[str] = []
     if ready:
         found.append(text)
     for cm in view.items("", "configmaps"):
