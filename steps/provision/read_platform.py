@@ -217,7 +217,7 @@ def _status_time(cm: dict[str, Any]) -> datetime | None:
         return t
     import re
 
-    m = re.search(r"time:\s*(\S+ \S+)", str((cm.get("data") or {}).get("status", "")))
+    m = re.search(r"(?:^time:|status at)\s*(\S+ \S+)", str((cm.get("data") or {}).get("status", "")), re.M)
     return parse_time(m.group(1).replace(" ", "T") + "Z") if m else None
 
 

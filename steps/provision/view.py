@@ -121,6 +121,7 @@ def parse_time(value: Any) -> datetime | None:
     """An RFC 3339 timestamp as Kubernetes writes it ('2026-11-29T12:00:00Z'); None when absent or unreadable."""
     if not isinstance(value, str) or not value:
         return None
+    value = re.sub(r"(\.\d{6})\d+", r"\1", value.strip())  # nanoseconds (Go) -> microseconds
     try:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -149,7 +150,8 @@ def gather(client: ClusterClient, source: str = "cluster") -> ClusterView:
         r = known.resource
         versions = sorted(v.version for v in resources if v.group == r.group and v.plural == r.plural)
         version = r.version if r.version in versions or not versions else versions[-1]
-        if covers is None and not versions and r.group:
+        discovered = covers is None or groups_covered is None or r.group in groups_covered
+        if discovered and not versions and r.group:  # discovery says the type is not served: none exist
             view.listings[(r.group, r.plural)] = Listing([], True, "type not served")
             continue
         view.listings[(r.group, r.plural)] = _read(client, known, version, covers)
