@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from kaic.catalog.evidence import UNVERIFIED
 from kaic.cluster import (
     ClusterClient,
     ClusterError,
@@ -27,6 +28,9 @@ from kaic.podsecurity import container_security, pod_security
 from kaic.results import Outcome, Status
 
 MARKER = "KAIC-PROBE-DONE"
+LOGS_GIVE_UP_S = 30.0  # a pod whose log cannot be read this long has no container behind it
+NO_OUTPUT = ("the pod's output cannot be read (its node has no container runtime behind it, e.g. a kwok node), "
+             "so what devices it sees is unknown")
 PROBE_LABEL = "kaic.dev/probe"
 # What the probe container runs: GPU UUIDs (NVIDIA) and device nodes of any vendor, then a marker line.
 REPORT_SCRIPT = (
@@ -152,15 +156,25 @@ class ActiveProbes:
                    self.clock, self.sleep)
         return seen
 
-    def _report(self, name: str, timeout_s: float) -> Report:
-        def read() -> Report | None:
+    def _report(self, name: str, timeout_s: float) -> Report | None:
+        """The pod's device report; None when its output cannot be read (no container runtime behind the node,
+        e.g. kwok: the API server answers the log request with an error for LOGS_GIVE_UP_S)."""
+        first_error: list[float] = []
+
+        def read() -> Report | bool | None:
             try:
                 rep = parse_report(self.client.pod_logs(name, self.s.namespace))
             except ClusterError:
-                return None
+                first_error[:] = first_error or [self.clock()]
+                return True if self.clock() - first_error[0] >= min(timeout_s, LOGS_GIVE_UP_S) else None
+            first_error.clear()
             return rep if rep.done else None
 
-        return wait_until(read, timeout_s, f"the device report of pod {name}", self.poll_s, self.clock, self.sleep)
+        got = wait_until(read, timeout_s, f"the device report of pod {name}", self.poll_s, self.clock, self.sleep)
+        return got if isinstance(got, Report) else None
+
+    def _node_of(self, name: str) -> str:
+        return str(((self._get(name) or {}).get("spec") or {}).get("nodeName") or "?")
 
     def cleanup(self, probe: str | None = None) -> None:
         selector = run_selector(self.s.run_id) + (f",{PROBE_LABEL}={probe}" if probe else "")
@@ -195,6 +209,11 @@ class ActiveProbes:
             except DeadlineExceededError as exc:
                 return Outcome(check, Status.FAILED, f"{exc}; {_pending_reason(self._get(name))}")
             rep = self._report(name, self.s.timeout_s)
+            node = self._node_of(name)
+        if rep is None:
+            return Outcome(check, Status.SKIPPED, f"{UNVERIFIED}the scheduler placed a pod with 1 "
+                           f"{self.s.resource_name} on node {node}, Running after {took:.1f}s; missing: {NO_OUTPUT}",
+                           metric="pod_time_to_running_s", value=took, unit="s")
         ok = bool(rep.ids)
         return Outcome(check, Status.PASSED if ok else Status.FAILED,
                        f"pod with 1 {self.s.resource_name} Running after {took:.1f}s" if ok
@@ -211,6 +230,10 @@ class ActiveProbes:
             except DeadlineExceededError as exc:
                 return Outcome(check, Status.ERROR, f"{exc}; {_pending_reason(self._get(name))}")
             rep = self._report(name, self.s.timeout_s)
+            node = self._node_of(name)
+        if rep is None:
+            return Outcome(check, Status.SKIPPED, f"{UNVERIFIED}a pod without a request ran on node {node}; missing: "
+                           f"{NO_OUTPUT}")
         evidence = (f"pod {self.s.namespace}/{name} (no {self.s.resource_name} request, same node selector) saw: "
                     f"{', '.join(rep.uuids + rep.devices) or 'no device'}")
         if rep.uuids or rep.devices:
@@ -231,7 +254,12 @@ class ActiveProbes:
             except DeadlineExceededError as exc:
                 return Outcome(check, Status.FAILED, f"{exc}; " + "; ".join(_pending_reason(self._get(n))
                                                                             for n in names))
-            reps = {n: self._report(n, self.s.timeout_s) for n in names}
+            got = {n: self._report(n, self.s.timeout_s) for n in names}
+            nodes = {n: self._node_of(n) for n in names}
+        reps = {n: r for n, r in got.items() if r is not None}
+        if len(reps) < len(names):
+            return Outcome(check, Status.SKIPPED, f"{UNVERIFIED}two pods with 1 {self.s.resource_name} each Running "
+                           f"(nodes {', '.join(nodes.values())}); missing: {NO_OUTPUT}")
         a, b = (set(reps[n].ids) for n in names)
         evidence = "; ".join(f"pod {n} saw {', '.join(reps[n].ids) or 'nothing'}" for n in names)
         if len(a) == 1 and len(b) == 1 and a != b:

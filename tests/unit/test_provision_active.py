@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from kaic.cluster import RUN_ID_LABEL, record_calls
+from kaic.cluster import RUN_ID_LABEL, ClusterError, record_calls
 from kaic.cluster.fake import FakeCluster
 from kaic.results import Status
 from steps.provision.active import ActiveProbes, PodSettings, gang_pod, parse_report, probe_pod
@@ -123,3 +123,28 @@ def test_isolation_needs_two_devices(gpu_node: dict) -> None:
     out = probes(FakeCluster([gpu_node])).device_isolation(available=1)
     assert out.status is Status.SKIPPED
     assert "needs 2" in out.message
+
+
+class NoRuntimeCluster(FakeCluster):
+    """Pods are placed and Running, but nothing answers for their output (a kwok node: no container runtime).
+    The error text is what kube-apiserver returned for a kwok pod's log on the dev cluster."""
+
+    def pod_logs(self, name: str, namespace: str) -> str:
+        raise ClusterError("GET .../log: HTTP 500: Get \"https://kaic-gpu-0:10250/containerLogs/...\": dial tcp: "
+                           "lookup kaic-gpu-0: no such host", 500)
+
+
+def test_a_node_without_a_runtime_makes_the_device_probes_unverified_never_passed(gpu_node: dict) -> None:
+    cluster = NoRuntimeCluster([gpu_node])
+    t = [0.0]
+    probes = ActiveProbes(cluster, SETTINGS, poll_s=0.5, clock=lambda: t[0],
+                          sleep=lambda s: t.__setitem__(0, t[0] + s))
+    pod = probes.accelerator_pod()
+    assert pod.status is Status.SKIPPED
+    assert pod.message.startswith("unverified: the scheduler placed a pod with 1 nvidia.com/gpu on node ")
+    assert "output cannot be read" in pod.message
+    assert pod.metric == "pod_time_to_running_s"
+    nodev = probes.no_request_no_device()
+    assert nodev.status is Status.SKIPPED
+    assert nodev.message.startswith("unverified: ")
+    assert cluster.list("v1", "pods") == []  # nothing left behind
