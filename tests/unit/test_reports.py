@@ -264,3 +264,41 @@ def test_default_version_follows_the_cluster_else_135() -> None:
     assert default_k8s_version(sample_rows("")) == "1.35"
     old = [replace(r, k8s_version="1.29.0") for r in sample_rows()]
     assert default_k8s_version(old) == "1.35"  # no template for 1.29: the default
+
+
+def test_many_rows_of_one_check_fold_into_one_line_with_a_sub_table() -> None:
+    base = sample_rows()
+    expectation = next(r for r in base if r.check_id == "data.expectations")
+    many = [replace(expectation, message=f"expect_{i}: met") for i in range(135)]
+    many[7] = replace(many[7], status=F, message="expect_7: NOT met")
+    report = Report.build([r for r in base if r.check_id != "data.expectations"] + many, "1.35")
+    page = html.render(report)
+    checks = page.split("<h2>Checks</h2>")[1].split("<h2>Metrics</h2>")[0]
+    assert checks.count("<code>data.expectations</code>") == 1
+    assert "135 results: 134 passed, 1 failed" in checks
+    assert "<details>" in checks
+    assert "expect_7: NOT met" in checks
+    text = markdown.render(report)
+    assert text.count("`data.expectations` (folded, below)") == 1
+    assert "### `data.expectations` (135 results: 134 passed, 1 failed)" in text
+    assert len(ET.fromstring(junit.render_full(report)).findall("testsuite/testcase")) == len(report.rows)
+
+
+def test_html_draws_the_loss_curve_latency_by_concurrency_and_the_timeline() -> None:
+    rows = sample_rows()
+    train = next(r for r in rows if r.step == "train")
+    serve = next(r for r in rows if r.step == "serve")
+    extra = [replace(train, check_id="train.loss_curve", metric=f"loss_curve@step{k}", value=2.3 / (k + 1),
+                     unit="loss") for k in range(10)]
+    extra += [replace(serve, check_id="serve.latency", metric=f"serve_{q}_ms@c{c}", value=v * c, unit="ms")
+              for c in (1, 4, 16) for q, v in (("p50", 1.0), ("p95", 2.0), ("p99", 3.0))]
+    page = html.render(Report.build(rows + extra, "1.35"))
+    pictures = page.split("<h2>Pictures</h2>")[1].split("<h2>Checks</h2>")[0]
+    assert pictures.count("<svg") == 3
+    assert 'aria-label="Training loss (first steps)"' in pictures
+    assert 'aria-label="Serving latency by concurrency"' in pictures
+    for q in ("p50", "p95", "p99"):
+        assert f">{q}</text>" in pictures
+    assert 'aria-label="Step timeline"' in pictures
+    assert "concurrent clients 16: 48 ms" in pictures  # the p99 point at 16 clients
+    assert page.index("CNCF AI Conformance v1.35") < page.index("Run status")  # leads with the CNCF section
