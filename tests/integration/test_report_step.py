@@ -58,6 +58,10 @@ def test_report_step_writes_uploads_publishes_and_exits_by_the_run(
     assert {r.check_id for r in own} == {"report.regression"}
     assert all(r.status.value == "skipped" and "history" in r.message for r in own), own[0].message
     assert {r.name for r in sink.staged(RUN_ID) if r.step == "report"} == {r.name for r in own}
+    # the full junit lists every row, the report step's own included; the submission junit only CNCF ids
+    full = (out_dir / "junit-full.xml").read_text()
+    assert all(f'name="{r.name}"' in full for r in own)
+    assert "report.regression" not in (out_dir / "junit.xml").read_text()
     # the draft is for the cluster's version, with evidence pointing at the files that exist
     draft = yaml.safe_load((out_dir / "PRODUCT.yaml").read_text())
     assert draft["metadata"]["kubernetesVersion"] == "v1.35"
