@@ -56,7 +56,8 @@ def _sink(ctx: StepContext) -> ResultSink:
 
 
 def run(config: Config, ctx: StepContext) -> list[Outcome]:
-    """Judge the run's metrics against its platform's history (regressions), then render the reports with those rows."""
+    """Judge the run's metrics against its platform's history (regressions), then render the reports, those
+    rows included."""
     from kaic.compare import regression_outcomes
     from kaic.stepkit import stamp
 
