@@ -155,6 +155,7 @@ def resource_claim(name: str, s: PodSettings, device_class: str) -> Obj:
 def claim_pod(name: str, s: PodSettings, claim: str) -> Obj:
     """A probe pod whose only device comes from the ResourceClaim `claim` (no extended resource)."""
     pod = probe_pod(name, s, 0, hold_s=s.timeout_s, probe="dra")
+    pod["spec"].pop("nodeSelector", None)  # the claim decides where it runs: on a node of the driver's pool
     pod["spec"]["resourceClaims"] = [{"name": "accelerator", "resourceClaimName": claim}]
     pod["spec"]["containers"][0]["resources"]["claims"] = [{"name": "accelerator"}]
     return pod

@@ -24,7 +24,8 @@ from steps.provision.active_platform import (
 
 pytestmark = pytest.mark.unit
 
-S = PodSettings("kaic-queue", "busybox:1.36", "kaic-20261129-130000-abc123", "nvidia.com/gpu", gang_queue="gpu")
+S = PodSettings("kaic-queue", "busybox:1.36", "kaic-20261129-130000-abc123", "nvidia.com/gpu", gang_queue="gpu",
+                node_selector={"kaic.dev/pool": "gpu"})
 
 # As kube-scheduler wrote it on the dev cluster (allocation from the fake driver's pool on kaic-dra-0).
 CLAIM = {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim", "metadata": {"name": "c"},
@@ -54,6 +55,7 @@ def test_claim_and_its_pod_are_valid_objects() -> None:
     assert claim["spec"]["devices"]["requests"][0]["exactly"]["deviceClassName"] == "gpu.example.com"
     assert pod["spec"]["resourceClaims"] == [{"name": "accelerator", "resourceClaimName": "kaic-x-claim"}]
     assert "nvidia.com/gpu" not in pod["spec"]["containers"][0]["resources"]["limits"]
+    assert "nodeSelector" not in pod["spec"]  # the claim places it, not the extended-resource pool's selector
 
 
 @pytest.mark.parametrize(("fits", "over", "status"), [
