@@ -173,7 +173,7 @@ NOT_AUTOMATED: dict[str, str] = {
     "provision.hpa_custom_metric": "not run by kaic yet: an HPA on a custom metric scaling accelerator pods up and "
                                    "down",
     "provision.exporter_scrape": "not run by kaic yet: scraping each accelerator node's exporter under load",
-    "provision.claim_isolation": "not run by kaic yet: the DRA isolation pods need container output (exec/logs)",
+    "provision.claim_isolation": "DRA isolation probe not run: it needs probes.dra_claims and a DeviceClass",
 }
 
 
@@ -181,7 +181,7 @@ def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Ou
     """One row per ACTIVE check: run where the profile enables it and the cluster can show it, else skipped
     with the reason."""
     from steps.provision.active import ActiveProbes, PodSettings
-    from steps.provision.active_platform import DraAllocation, KueueGang, OperatorWebhook
+    from steps.provision.active_platform import DraAllocation, DraIsolation, KueueGang, OperatorWebhook
 
     if not config.active:
         why = "active probes disabled (profile probes.active: false, or --no-active)"
@@ -225,6 +225,8 @@ def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Ou
     else:
         out["provision.dra_allocation"] = _guard("provision.dra_allocation",
                                                  lambda: DraAllocation(client, settings, device_class).run())
+        out["provision.claim_isolation"] = _guard("provision.claim_isolation",
+                                                  lambda: DraIsolation(client, settings, device_class).run())
     if config.operator_webhook:
         out["provision.operator_webhook"] = _guard("provision.operator_webhook",
                                                    lambda: OperatorWebhook(client, settings).run())

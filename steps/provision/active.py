@@ -32,14 +32,15 @@ LOGS_GIVE_UP_S = 30.0  # a pod whose log cannot be read this long has no contain
 NO_OUTPUT = ("the pod's output cannot be read (its node has no container runtime behind it, e.g. a kwok node), "
              "so what devices it sees is unknown")
 PROBE_LABEL = "kaic.dev/probe"
-# What the probe container runs: GPU UUIDs (NVIDIA) and device nodes of any vendor, then a marker line.
-REPORT_SCRIPT = (
+# The devices a container sees: GPU UUIDs (NVIDIA) and device nodes of any vendor, one line each.
+DEVICE_LIST = (
     "if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L 2>/dev/null | "
     "sed -n 's/.*(UUID: \\(.*\\))/UUID \\1/p'; fi; "
     "for d in /dev/nvidia[0-9]* /dev/dri/renderD* /dev/accel/accel* /dev/neuron[0-9]* /dev/vfio/[0-9]*; do "
-    "[ -e \"$d\" ] && echo \"DEV $d\"; done; "
-    f"echo {MARKER}"
+    "[ -e \"$d\" ] && echo \"DEV $d\"; done"
 )
+# What the probe container runs: the device list, then a marker line.
+REPORT_SCRIPT = f"{DEVICE_LIST}; echo {MARKER}"
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,13 @@ class ActiveProbes:
 
         got = wait_until(read, timeout_s, f"the device report of pod {name}", self.poll_s, self.clock, self.sleep)
         return got if isinstance(got, Report) else None
+
+    def report(self, name: str) -> Report | None:
+        """The device report of a probe pod (None when its output cannot be read)."""
+        return self._report(name, self.s.timeout_s)
+
+    def wait_started(self, names: list[str]) -> dict[str, float]:
+        return self._wait_started(names, self.clock(), self.s.timeout_s)
 
     def _node_of(self, name: str) -> str:
         return str(((self._get(name) or {}).get("spec") or {}).get("nodeName") or "?")

@@ -15,9 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kaic.catalog.evidence import UNVERIFIED
 from kaic.cluster import ClusterClient, ClusterError, DeadlineExceededError, Obj, labelled, run_selector, wait_until
 from kaic.results import Outcome, Status
-from steps.provision.active import PROBE_LABEL, PodSettings, probe_pod
+from steps.provision.active import (
+    DEVICE_LIST,
+    MARKER,
+    NO_OUTPUT,
+    PROBE_LABEL,
+    ActiveProbes,
+    PodSettings,
+    Report,
+    parse_report,
+    probe_pod,
+)
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 DRA = "resource.k8s.io/v1"
@@ -343,3 +354,122 @@ class OperatorWebhook:
                     + f"; valid {good} -> {case.ready_condition}="
                     + (str(reconciled.get('status')) + f" ({reconciled.get('reason', '')})" if reconciled else "never"))
         return Outcome(check, status, message, evidence=evidence)
+
+
+# -- secure_accelerator_access through DRA (the shape of upstream's TestSecureAcceleratorAccess) ---------
+SHARED_DIR = "/kaic-probe"
+SIDECAR = "SIDECAR "
+
+
+def isolation_pod(name: str, s: PodSettings, claim: str | None, node: str | None = None) -> Obj:
+    """With `claim`: a claimed `probe` container and an unclaimed `sidecar` sharing an emptyDir; the sidecar
+    writes what it sees there, and the probe prints its own devices, then the sidecar's as `SIDECAR ...` lines,
+    then the marker, so one log holds both. Without: a single container with no claim (pinned to `node`)."""
+    hold = int(s.timeout_s)
+    pod = probe_pod(name, s, 0, hold_s=hold, probe="dra-iso")
+    spec = pod["spec"]
+    spec.pop("nodeSelector", None)
+    if node:
+        spec["nodeSelector"] = {"kubernetes.io/hostname": node}
+    if claim is None:
+        return pod
+    main = spec["containers"][0]
+    sidecar = {**main, "name": "sidecar", "resources": {k: dict(v) for k, v in main["resources"].items()},
+               "command": ["sh", "-c", f"({DEVICE_LIST}) > {SHARED_DIR}/devices; touch {SHARED_DIR}/done; "
+                                       f"sleep {hold}"],
+               "volumeMounts": [{"name": "probe", "mountPath": SHARED_DIR}]}
+    main["resources"]["claims"] = [{"name": "accelerator"}]
+    main["volumeMounts"] = [{"name": "probe", "mountPath": SHARED_DIR}]
+    main["command"] = ["sh", "-c", f"{DEVICE_LIST}; i=0; while [ ! -e {SHARED_DIR}/done ] && [ $i -lt 60 ]; do "
+                                   f"sleep 1; i=$((i+1)); done; sed 's/^/{SIDECAR}/' {SHARED_DIR}/devices 2>/dev/null; "
+                                   f"echo {MARKER}; sleep {hold}"]
+    spec["containers"] = [main, sidecar]
+    spec["volumes"] = [{"name": "probe", "emptyDir": {}}]
+    spec["resourceClaims"] = [{"name": "accelerator", "resourceClaimName": claim}]
+    return pod
+
+
+def split_sidecar(report_text: str) -> tuple[Report, Report]:
+    """(the claimed container's report, the sidecar's) from one log."""
+    own = [ln for ln in report_text.splitlines() if not ln.startswith(SIDECAR)]
+    side = [ln[len(SIDECAR):] for ln in report_text.splitlines() if ln.startswith(SIDECAR)]
+    return parse_report("\n".join(own)), parse_report("\n".join(side))
+
+
+def judge_isolation(a: Report, a_sidecar: Report, b: Report, unclaimed: Report) -> tuple[Status, str]:
+    """Upstream's assertions: each claimed pod sees a device, not the other's; the second container of a claimed
+    pod and a pod without a claim on the same node see none."""
+    if not a.ids or not b.ids:
+        return Status.FAILED, "a claimed pod sees no device"
+    if set(a.ids) & set(b.ids):
+        return Status.FAILED, "two claimed pods see the same device"
+    if a_sidecar.ids:
+        return Status.FAILED, "a second container without the claim sees the claimed pod's devices"
+    if unclaimed.ids:
+        return Status.FAILED, "a pod without a claim, on the same node, sees devices"
+    return Status.PASSED, ("each claimed pod sees only its own device; the second container and an unclaimed pod "
+                           "on the same node see none")
+
+
+class DraIsolation:
+    def __init__(self, client: ClusterClient, s: PodSettings, device_class: str, clock: Clock | None = None) -> None:
+        self.client, self.s, self.device_class, self.clock = client, s, device_class, clock or Clock()
+        self.prefix = f"kaic-{run_suffix(s.run_id)}"
+        self.pods = ActiveProbes(client, s, self.clock.poll_s, self.clock.now, self.clock.sleep)
+
+    def _cleanup(self) -> None:
+        selector = run_selector(self.s.run_id)
+        for gv, plural in (("v1", "pods"), (DRA, "resourceclaims")):
+            self.client.delete_collection(gv, plural, self.s.namespace, f"{selector},{PROBE_LABEL}=dra-iso")
+
+        def gone() -> bool:
+            return not any(self.client.list(gv, plural, self.s.namespace, f"{selector},{PROBE_LABEL}=dra-iso")
+                           for gv, plural in (("v1", "pods"), (DRA, "resourceclaims")))
+
+        wait_until(gone, self.s.timeout_s, "DRA isolation probe objects to be deleted", self.clock.poll_s,
+                   self.clock.now, self.clock.sleep)
+
+    def run(self) -> Outcome:
+        check = "provision.claim_isolation"
+        p = self.prefix
+        claims = {f"{p}-iso-a": f"{p}-iso-claim-a", f"{p}-iso-b": f"{p}-iso-claim-b"}
+        try:
+            for pod, claim in claims.items():
+                c = resource_claim(claim, self.s, self.device_class)
+                c["metadata"]["labels"][PROBE_LABEL] = "dra-iso"
+                self.client.create(c)
+                self.client.create(isolation_pod(pod, self.s, claim))
+            self.pods.wait_started(list(claims))
+            node = str(((self.client.get("v1", "pods", f"{p}-iso-a", self.s.namespace) or {}).get("spec") or {})
+                       .get("nodeName") or "")
+            self.client.create(isolation_pod(f"{p}-iso-none", self.s, None, node))
+            self.pods.wait_started([f"{p}-iso-none"])
+            allocated = {c: allocated_devices(self.client.get(DRA, "resourceclaims", c, self.s.namespace))
+                         for c in claims.values()}
+            texts = {n: self._log(n) for n in (*claims, f"{p}-iso-none")}
+        finally:
+            self._cleanup()
+        alloc = "; ".join(f"{c} -> {', '.join('/'.join(d) for d in devs) or 'nothing'}"
+                          for c, devs in allocated.items())
+        if any(t is None for t in texts.values()):
+            distinct = len({d for devs in allocated.values() for d in devs}) == 2
+            return Outcome(check, Status.SKIPPED, f"{UNVERIFIED}two claims allocated "
+                           f"{'distinct devices' if distinct else 'devices'} on node {node or '?'} ({alloc}); "
+                           f"missing: {NO_OUTPUT}", evidence=alloc)
+        a, a_side = split_sidecar(texts[f"{p}-iso-a"] or "")
+        b, _ = split_sidecar(texts[f"{p}-iso-b"] or "")
+        none, _ = split_sidecar(texts[f"{p}-iso-none"] or "")
+        status, message = judge_isolation(a, a_side, b, none)
+        evidence = (f"{alloc}; pod a saw {', '.join(a.ids) or 'nothing'} (its second container: "
+                    f"{', '.join(a_side.ids) or 'nothing'}); pod b saw {', '.join(b.ids) or 'nothing'}; the unclaimed "
+                    f"pod on {node} saw {', '.join(none.ids) or 'nothing'}")
+        return Outcome(check, status, message, evidence=evidence)
+
+    def _log(self, name: str) -> str | None:
+        rep = self.pods.report(name)
+        if rep is None:
+            return None
+        try:
+            return self.client.pod_logs(name, self.s.namespace)
+        except ClusterError:
+            return None

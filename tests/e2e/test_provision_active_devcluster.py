@@ -19,7 +19,7 @@ import pytest
 from kaic.cluster import ClusterClient, connect, run_selector, wait_until
 from kaic.results import Status
 from steps.provision.active import ActiveProbes, PodSettings, probe_pod
-from steps.provision.active_platform import DraAllocation, KueueGang, OperatorWebhook
+from steps.provision.active_platform import DraAllocation, DraIsolation, KueueGang, OperatorWebhook
 
 pytestmark = pytest.mark.e2e
 
@@ -94,6 +94,15 @@ def test_a_resource_claim_is_allocated_from_the_fake_drivers_slices(cluster: Clu
     assert _left(cluster, run) == []
 
 
+def test_dra_isolation_allocates_distinct_devices_and_stays_unverified_without_container_output(
+        cluster: ClusterClient) -> None:
+    run = "kaic-e2e-dra-0002"
+    out = DraIsolation(cluster, _settings(run, node_selector={}), "gpu.example.com").run()
+    assert out.status is Status.SKIPPED, (out.message, out.evidence)  # kwok: no container output
+    assert out.message.startswith("unverified: two claims allocated distinct devices on node kaic-dra-0")
+    assert _left(cluster, run) == []
+
+
 def test_kueues_webhook_refuses_an_invalid_object_and_its_controller_reconciles_a_valid_one(
         cluster: ClusterClient) -> None:
     out = OperatorWebhook(cluster, _settings("kaic-e2e-op-0001")).run()
@@ -130,3 +139,4 @@ def test_the_provision_step_on_the_dev_cluster(kubeconfig: str, tmp_path: Path) 
     assert status["provision.operator_webhook"] == "PASS"
     assert status["provision.accelerator_pod"] == "skip"  # kwok: placed, its devices unverified
     assert status["provision.no_request_no_device"] == "skip"
+    assert status["provision.claim_isolation"] == "skip"

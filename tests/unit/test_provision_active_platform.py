@@ -16,10 +16,13 @@ from steps.provision.active_platform import (
     allocated_devices,
     claim_pod,
     gang_job,
+    isolation_pod,
     judge_allocation,
     judge_gang,
+    judge_isolation,
     judge_operator,
     resource_claim,
+    split_sidecar,
 )
 
 pytestmark = pytest.mark.unit
@@ -89,3 +92,39 @@ def test_judge_operator() -> None:
     assert judge_operator(webhook, {"type": "Active", "status": "False"}, kueue)[0] is Status.FAILED
     bad = kueue.invalid("kaic-x-invalid", "v1beta2")
     assert bad["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["nominalQuota"] == "-1"
+
+
+def test_isolation_pods_are_valid_and_only_the_probe_container_holds_the_claim() -> None:
+    fake = FakeCluster([])
+    claimed = isolation_pod("kaic-x-iso-a", S, "kaic-x-iso-claim-a")
+    unclaimed = isolation_pod("kaic-x-iso-none", S, None, "kaic-dra-0")
+    fake.create(claimed)
+    fake.create(unclaimed)
+    main, sidecar = claimed["spec"]["containers"]
+    assert main["resources"]["claims"] == [{"name": "accelerator"}]
+    assert "claims" not in sidecar["resources"]
+    assert sidecar["volumeMounts"] == main["volumeMounts"]
+    assert unclaimed["spec"]["nodeSelector"] == {"kubernetes.io/hostname": "kaic-dra-0"}
+    assert "resourceClaims" not in unclaimed["spec"]
+
+
+# What the claimed pod's log looks like on a node with two GPUs (its own, then its sidecar's lines).
+LOG_A = "UUID GPU-1111\nDEV /dev/nvidia0\nKAIC-PROBE-DONE\n"
+LOG_B = "UUID GPU-2222\nDEV /dev/nvidia1\nKAIC-PROBE-DONE\n"
+
+
+@pytest.mark.parametrize(("a", "b", "none", "status", "why"), [
+    (LOG_A, LOG_B, "KAIC-PROBE-DONE\n", Status.PASSED, "only its own"),
+    (LOG_A, LOG_A, "KAIC-PROBE-DONE\n", Status.FAILED, "same device"),
+    ("UUID GPU-1111\nSIDECAR UUID GPU-1111\nKAIC-PROBE-DONE\n", LOG_B, "KAIC-PROBE-DONE\n", Status.FAILED,
+     "second container"),
+    (LOG_A, LOG_B, "DEV /dev/nvidia0\nKAIC-PROBE-DONE\n", Status.FAILED, "without a claim"),
+    ("KAIC-PROBE-DONE\n", LOG_B, "KAIC-PROBE-DONE\n", Status.FAILED, "sees no device"),
+])
+def test_judge_isolation_on_recorded_logs(a: str, b: str, none: str, status: Status, why: str) -> None:
+    own_a, side_a = split_sidecar(a)
+    own_b, _ = split_sidecar(b)
+    own_none, _ = split_sidecar(none)
+    got, message = judge_isolation(own_a, side_a, own_b, own_none)
+    assert got is status
+    assert why in message
