@@ -1,6 +1,6 @@
 """ACTIVE probes: pods that ask for accelerators and report what devices they see.
 
-Pure pod-spec builders (`probe_pod`, `gang_pod`) and a parser of the probe container's report
+Pure pod-spec builders (`probe_pod`) and a parser of the probe container's report
 (`parse_report`), then an orchestration core (`ActiveProbes`) that creates pods through a
 ClusterClient, waits with deadlines, reads logs, and always deletes what it created (by run-id label).
 """
@@ -105,15 +105,6 @@ def probe_pod(name: str, s: PodSettings, devices: int, hold_s: float = 0, probe:
     if s.tolerations:
         pod["spec"]["tolerations"] = [dict(t) for t in s.tolerations]
     return labelled(pod, s.run_id)
-
-
-def gang_pod(name: str, s: PodSettings, group: str, size: int, hold_s: float) -> Obj:
-    """A member of a Kueue plain-pod group: admitted all together or not at all."""
-    pod = probe_pod(name, s, 1, hold_s, probe=f"gang-{group}")
-    pod["metadata"]["labels"].update({"kueue.x-k8s.io/queue-name": s.gang_queue or "",
-                                      "kueue.x-k8s.io/pod-group-name": group})
-    pod["metadata"]["annotations"] = {"kueue.x-k8s.io/pod-group-total-count": str(size)}
-    return pod
 
 
 def _phase(pod: Obj | None) -> str:
@@ -275,36 +266,3 @@ class ActiveProbes:
         why = ("a pod sees no device" if not a or not b else "the pods share a device" if a & b
                else "a pod sees more than the one device it requested")
         return Outcome(check, Status.FAILED, why, evidence=evidence)
-
-    def gang_admission(self, available: int, size: int = 2) -> Outcome:
-        check = "provision.gang_admission"
-        if available < size:
-            return Outcome.skipped(check, f"needs {size} allocatable {self.s.resource_name}, the cluster has "
-                                   f"{available}")
-        fits = [f"{self.prefix}-gang-{i}" for i in range(size)]
-        with self._scoped("gang-fits"):
-            started = self._start([gang_pod(n, self.s, "fits", size, self.s.timeout_s) for n in fits])
-            try:
-                times = self._wait_started(fits, started, self.s.timeout_s)
-            except DeadlineExceededError as exc:
-                return Outcome(check, Status.FAILED, f"a gang of {size} that fits was not admitted: {exc}; "
-                               + _pending_reason(self._get(fits[0])))
-        over = available + 1
-        big = [f"{self.prefix}-big-{i}" for i in range(over)]
-        running: list[str] = []
-        with self._scoped("gang-big"):
-            self._start([gang_pod(n, self.s, "big", over, self.s.timeout_s) for n in big])
-            end = self.clock() + self.s.gang_observe_s
-            while self.clock() < end and not running:
-                running = [n for n in big if _phase(self._get(n)) in ("Running", "Succeeded")]
-                if not running:
-                    self.sleep(min(self.poll_s, max(0.0, end - self.clock())))
-        spread = max(times.values()) - min(times.values())
-        evidence = (f"gang of {size} (queue {self.s.gang_queue}) Running within {max(times.values()):.1f}s "
-                    f"(spread {spread:.1f}s); gang of {over} > {available} allocatable watched "
-                    f"{self.s.gang_observe_s:g}s: {len(running)} Running")
-        if running:
-            return Outcome(check, Status.FAILED, f"an over-sized gang got {len(running)} pod(s) Running",
-                           evidence=evidence)
-        return Outcome(check, Status.PASSED, "a gang is admitted together; an over-sized gang gets none Running",
-                       evidence=evidence)

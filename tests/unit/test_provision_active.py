@@ -11,7 +11,7 @@ import pytest
 from kaic.cluster import RUN_ID_LABEL, ClusterError, record_calls
 from kaic.cluster.fake import FakeCluster
 from kaic.results import Status
-from steps.provision.active import ActiveProbes, PodSettings, gang_pod, parse_report, probe_pod
+from steps.provision.active import ActiveProbes, PodSettings, parse_report, probe_pod
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.unit
@@ -47,7 +47,7 @@ def probes(cluster: FakeCluster) -> ActiveProbes:
 
 def test_pod_specs_are_valid_and_labelled(gpu_node: dict) -> None:
     cluster = FakeCluster([gpu_node])  # validates every created object against the 1.35 schemas, strictly
-    pods = (probe_pod("a", SETTINGS, 1), probe_pod("b", SETTINGS, 0, hold_s=30), gang_pod("c", SETTINGS, "g", 2, 5))
+    pods = (probe_pod("a", SETTINGS, 1), probe_pod("b", SETTINGS, 0, hold_s=30))
     for pod in pods:
         cluster.create(pod)
         assert pod["metadata"]["labels"][RUN_ID_LABEL] == SETTINGS.run_id
@@ -55,7 +55,6 @@ def test_pod_specs_are_valid_and_labelled(gpu_node: dict) -> None:
     assert limits["nvidia.com/gpu"] == "1"
     assert "nvidia.com/gpu" not in cluster.created[1]["spec"]["containers"][0]["resources"]["limits"]
     assert cluster.created[1]["spec"]["nodeSelector"] == SETTINGS.node_selector  # lands on a GPU node too
-    assert cluster.created[2]["metadata"]["annotations"]["kueue.x-k8s.io/pod-group-total-count"] == "2"
 
 
 def test_invalid_object_is_rejected_like_the_api_server(gpu_node: dict) -> None:
@@ -90,9 +89,6 @@ def test_secure_cluster_passes_every_probe(gpu_node: dict) -> None:
     assert p.no_request_no_device().status is Status.PASSED
     iso = p.device_isolation(available=2)
     assert iso.status is Status.PASSED, iso.message
-    gang = p.gang_admission(available=2)
-    assert gang.status is Status.PASSED, gang.message
-    assert "gang of 3 > 2 allocatable" in (gang.evidence or "")
     assert cluster.list("v1", "pods") == []  # everything the probes created is gone
     assert rec.rbac_rules() == {("", "pods"): {"create", "get", "list", "deletecollection"},
                                 ("", "pods/log"): {"get"}}
