@@ -114,4 +114,4 @@ def run(args: argparse.Namespace) -> int:
         print(path)
     print(f"kaic: run {report.info.run_id}: {report.headline} (CNCF v{report.k8s_version}: {report.cncf_verdict})",
           file=sys.stderr)
-    return exit_code(rows)
+    return exit_code(report.rows)  # levels re-derived at the judged version

@@ -112,3 +112,17 @@ def test_bad_input_is_exit_2_one_line_and_nothing_written(
     assert captured.err.count("\n") == 1
     assert expect in captured.err
     assert not out.exists()
+
+
+def test_rejudging_at_136_drops_dra_support_from_the_exit_code(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from dataclasses import replace
+
+    from kaic.results import Status
+
+    rows = [r for r in sample_rows() if r.check_id in ("provision.fingerprint", "provision.dra_apis")]
+    rows = [replace(r, status=Status.FAILED) if r.check_id == "provision.dra_apis" else r for r in rows]
+    stage(rows)
+    assert main(["report", RUN_ID, "--format", "json", "--k8s-version", "1.35", "--out", str(tmp_path)]) == 1
+    assert main(["report", RUN_ID, "--format", "json", "--k8s-version", "1.36", "--out", str(tmp_path)]) == 0
+    assert "no CNCF verdict" in capsys.readouterr().err  # nothing CNCF at 1.36 was judged
