@@ -166,8 +166,7 @@ def _finish(ctx: StepContext, fp: Any, probes: list[Outcome]) -> list[Outcome]:
 
 # ACTIVE checks kaic does not run yet: what the test plan needs, said in the row (never passed).
 NOT_AUTOMATED: dict[str, str] = {
-    "provision.driver_match": "not run by kaic yet: a pod comparing the driver it sees (NVML) with the advertised "
-                              "version needs a real GPU node",
+    "provision.driver_match": "the accelerator pod did not run (it reads the driver with nvidia-smi)",
     "provision.node_autoscaling": "not run by kaic yet: N+1 accelerator pods on an N-node pool (pool grows, the "
                                   "pending pod runs, the pool shrinks back) takes tens of minutes",
     "provision.hpa_custom_metric": "not run by kaic yet: an HPA on a custom metric scaling accelerator pods up and "
@@ -180,8 +179,9 @@ NOT_AUTOMATED: dict[str, str] = {
 def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Outcome]:
     """One row per ACTIVE check: run where the profile enables it and the cluster can show it, else skipped
     with the reason."""
-    from steps.provision.active import ActiveProbes, PodSettings
+    from steps.provision.active import ActiveProbes, PodSettings, judge_driver
     from steps.provision.active_platform import DraAllocation, DraIsolation, KueueGang, OperatorWebhook
+    from steps.provision.read_accelerators import advertised_drivers
 
     if not config.active:
         why = "active probes disabled (profile probes.active: false, or --no-active)"
@@ -206,6 +206,7 @@ def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Ou
     else:
         probes = ActiveProbes(client, settings)
         out["provision.accelerator_pod"] = _guard("provision.accelerator_pod", probes.accelerator_pod)
+        out["provision.driver_match"] = judge_driver(probes.accelerator_seen, advertised_drivers(view))
         out["provision.no_request_no_device"] = _guard("provision.no_request_no_device", probes.no_request_no_device)
         out["provision.device_isolation"] = _guard("provision.device_isolation",
                                                    lambda: probes.device_isolation(available))

@@ -35,7 +35,8 @@ PROBE_LABEL = "kaic.dev/probe"
 # The devices a container sees: GPU UUIDs (NVIDIA) and device nodes of any vendor, one line each.
 DEVICE_LIST = (
     "if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L 2>/dev/null | "
-    "sed -n 's/.*(UUID: \\(.*\\))/UUID \\1/p'; fi; "
+    "sed -n 's/.*(UUID: \\(.*\\))/UUID \\1/p'; nvidia-smi --query-gpu=driver_version --format=csv,noheader "
+    "2>/dev/null | head -n 1 | sed 's/^/DRIVER /'; fi; "
     "for d in /dev/nvidia[0-9]* /dev/dri/renderD* /dev/accel/accel* /dev/neuron[0-9]* /dev/vfio/[0-9]*; do "
     "[ -e \"$d\" ] && echo \"DEV $d\"; done"
 )
@@ -61,6 +62,7 @@ class Report:
     uuids: tuple[str, ...]
     devices: tuple[str, ...]
     done: bool
+    driver: str | None = None  # the driver version the container reads (NVML via nvidia-smi)
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -71,7 +73,8 @@ class Report:
 def parse_report(text: str) -> Report:
     uuids = tuple(m.group(1) for m in re.finditer(r"^UUID (\S+)\s*$", text, re.M))
     devices = tuple(m.group(1) for m in re.finditer(r"^DEV (\S+)\s*$", text, re.M))
-    return Report(uuids, devices, MARKER in text)
+    driver = re.search(r"^DRIVER (\S+)\s*$", text, re.M)
+    return Report(uuids, devices, MARKER in text, driver.group(1) if driver else None)
 
 
 def _suffix(run_id: str) -> str:
@@ -125,6 +128,7 @@ class ActiveProbes:
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.client, self.s, self.poll_s, self.clock, self.sleep = client, settings, poll_s, clock, sleep
         self.prefix = f"kaic-{_suffix(settings.run_id)}"
+        self.accelerator_seen: tuple[str, Report | None] | None = None  # (node, report) of accelerator_pod
 
     # -- mechanics ---------------------------------------------------------------------------------
     def _get(self, name: str) -> Obj | None:
@@ -209,6 +213,7 @@ class ActiveProbes:
                 return Outcome(check, Status.FAILED, f"{exc}; {_pending_reason(self._get(name))}")
             rep = self._report(name, self.s.timeout_s)
             node = self._node_of(name)
+        self.accelerator_seen = (node, rep)
         if rep is None:
             return Outcome(check, Status.SKIPPED, f"{UNVERIFIED}the scheduler placed a pod with 1 "
                            f"{self.s.resource_name} on node {node}, Running after {took:.1f}s; missing: {NO_OUTPUT}",
@@ -266,3 +271,27 @@ class ActiveProbes:
         why = ("a pod sees no device" if not a or not b else "the pods share a device" if a & b
                else "a pod sees more than the one device it requested")
         return Outcome(check, Status.FAILED, why, evidence=evidence)
+
+
+def judge_driver(seen: tuple[str, Report | None] | None, advertised: dict[str, str]) -> Outcome:
+    """driver_runtime_management: the driver the accelerator pod read (NVML) against what its node advertises
+    (node labels or DRA driverVersion; `advertised`: node -> version)."""
+    check = "provision.driver_match"
+    if seen is None:
+        return Outcome.skipped(check, "the accelerator pod did not run, so no driver was read")
+    node, rep = seen
+    if rep is None:
+        return Outcome(check, Status.SKIPPED, f"{UNVERIFIED}node {node} advertises driver "
+                       f"{advertised.get(node) or 'none'}; missing: {NO_OUTPUT}")
+    if rep.driver is None:
+        return Outcome.skipped(check, f"unknown: the pod on node {node} cannot read a driver version (no nvidia-smi: "
+                               "kaic reads NVIDIA drivers only)")
+    want = advertised.get(node)
+    evidence = f"pod on node {node} read driver {rep.driver}; the node advertises {want or 'nothing'}"
+    if want is None:
+        return Outcome(check, Status.FAILED, "the node advertises no driver version to compare with", evidence=evidence)
+    if want != rep.driver:
+        return Outcome(check, Status.FAILED, f"the driver in use ({rep.driver}) is not the advertised one ({want})",
+                       evidence=evidence)
+    return Outcome(check, Status.PASSED, f"the driver a pod reads ({rep.driver}) is the one its node advertises",
+                   evidence=evidence)

@@ -143,6 +143,17 @@ def driver_versions(view: ClusterView, nodes: list[NodeInfo]) -> Outcome:
                            "accelerators from labels or DRA attributes")
 
 
+def advertised_drivers(view: ClusterView) -> dict[str, str]:
+    """node -> the driver version it advertises: DRA driverVersion attributes, else node labels."""
+    out = {n.name: n.driver_version for n in view.nodes() if n.has_accelerator and n.driver_version}
+    for sl in _accelerator_slices(view):
+        spec = sl.get("spec") or {}
+        versions = {v for d in spec.get("devices") or [] if (v := _attr(d, "driverVersion"))}
+        if spec.get("nodeName") and len(versions) == 1:
+            out[str(spec["nodeName"])] = versions.pop()
+    return out
+
+
 def gpu_sharing(view: ClusterView, nodes: list[NodeInfo]) -> Outcome:
     check = "provision.gpu_sharing"
     why = no_accelerators(view, nodes)

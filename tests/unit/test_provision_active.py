@@ -11,7 +11,7 @@ import pytest
 from kaic.cluster import RUN_ID_LABEL, ClusterError, record_calls
 from kaic.cluster.fake import FakeCluster
 from kaic.results import Status
-from steps.provision.active import ActiveProbes, PodSettings, parse_report, probe_pod
+from steps.provision.active import ActiveProbes, PodSettings, judge_driver, parse_report, probe_pod
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.unit
@@ -144,3 +144,21 @@ def test_a_node_without_a_runtime_makes_the_device_probes_unverified_never_passe
     assert nodev.status is Status.SKIPPED
     assert nodev.message.startswith("unverified: ")
     assert cluster.list("v1", "pods") == []  # nothing left behind
+
+
+@pytest.mark.parametrize(("log", "advertised", "status", "says"), [
+    ("UUID GPU-1\nDRIVER 550.54.15\nKAIC-PROBE-DONE\n", {"n1": "550.54.15"}, Status.PASSED, "is the one"),
+    ("UUID GPU-1\nDRIVER 550.54.14\nKAIC-PROBE-DONE\n", {"n1": "550.54.15"}, Status.FAILED, "not the advertised"),
+    ("UUID GPU-1\nDRIVER 550.54.15\nKAIC-PROBE-DONE\n", {}, Status.FAILED, "advertises no driver"),
+    ("DEV /dev/dri/renderD128\nKAIC-PROBE-DONE\n", {"n1": "6.10.5"}, Status.SKIPPED, "unknown: "),
+])
+def test_driver_match_on_recorded_reports(log: str, advertised: dict[str, str], status: Status, says: str) -> None:
+    out = judge_driver(("n1", parse_report(log)), advertised)
+    assert out.status is status
+    assert says in out.message
+
+
+def test_driver_match_without_container_output_is_unverified() -> None:
+    out = judge_driver(("kaic-gpu-0", None), {"kaic-gpu-0": "550.54.15"})
+    assert out.status is Status.SKIPPED
+    assert out.message.startswith("unverified: node kaic-gpu-0 advertises driver 550.54.15")
