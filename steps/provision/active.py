@@ -114,7 +114,7 @@ def _phase(pod: Obj | None) -> str:
     return str(((pod or {}).get("status") or {}).get("phase", ""))
 
 
-def _pending_reason(pod: Obj | None) -> str:
+def pending_reason(pod: Obj | None) -> str:
     for c in ((pod or {}).get("status") or {}).get("conditions") or []:
         if c.get("status") == "False" and c.get("message"):
             return f"{c.get('reason', c.get('type'))}: {c['message']}"
@@ -210,7 +210,7 @@ class ActiveProbes:
             try:
                 took = self._wait_started([name], started, self.s.timeout_s)[name]
             except DeadlineExceededError as exc:
-                return Outcome(check, Status.FAILED, f"{exc}; {_pending_reason(self._get(name))}")
+                return Outcome(check, Status.FAILED, f"{exc}; {pending_reason(self._get(name))}")
             rep = self._report(name, self.s.timeout_s)
             node = self._node_of(name)
         self.accelerator_seen = (node, rep)
@@ -232,7 +232,7 @@ class ActiveProbes:
             try:
                 self._wait_started([name], started, self.s.timeout_s)
             except DeadlineExceededError as exc:
-                return Outcome(check, Status.ERROR, f"{exc}; {_pending_reason(self._get(name))}")
+                return Outcome(check, Status.ERROR, f"{exc}; {pending_reason(self._get(name))}")
             rep = self._report(name, self.s.timeout_s)
             node = self._node_of(name)
         if rep is None:
@@ -256,7 +256,7 @@ class ActiveProbes:
             try:
                 self._wait_started(names, started, self.s.timeout_s)
             except DeadlineExceededError as exc:
-                return Outcome(check, Status.FAILED, f"{exc}; " + "; ".join(_pending_reason(self._get(n))
+                return Outcome(check, Status.FAILED, f"{exc}; " + "; ".join(pending_reason(self._get(n))
                                                                             for n in names))
             got = {n: self._report(n, self.s.timeout_s) for n in names}
             nodes = {n: self._node_of(n) for n in names}

@@ -27,6 +27,7 @@ from steps.provision.active import (
     PodSettings,
     Report,
     parse_report,
+    pending_reason,
     probe_pod,
 )
 
@@ -223,7 +224,7 @@ class DraAllocation:
                                  self.clock.now, self.clock.sleep)
             except DeadlineExceededError as exc:
                 got = []
-                why = str(exc)
+                why = f"{exc}; pod {pod}: {pending_reason(self.client.get('v1', 'pods', pod, self.s.namespace))}"
             else:
                 why = ""
             placed = str(((self.client.get("v1", "pods", pod, self.s.namespace) or {}).get("spec") or {})
@@ -439,7 +440,12 @@ class DraIsolation:
                 c["metadata"]["labels"][PROBE_LABEL] = "dra-iso"
                 self.client.create(c)
                 self.client.create(isolation_pod(pod, self.s, claim))
-            self.pods.wait_started(list(claims))
+            try:
+                self.pods.wait_started(list(claims))
+            except DeadlineExceededError as exc:
+                reasons = "; ".join(f"{n}: {pending_reason(self.client.get('v1', 'pods', n, self.s.namespace))}"
+                                    for n in claims)
+                return Outcome(check, Status.FAILED, f"the claimed pods did not start: {exc}; {reasons}")
             node = str(((self.client.get("v1", "pods", f"{p}-iso-a", self.s.namespace) or {}).get("spec") or {})
                        .get("nodeName") or "")
             self.client.create(isolation_pod(f"{p}-iso-none", self.s, None, node))
