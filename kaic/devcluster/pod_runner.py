@@ -324,8 +324,8 @@ class Runner:
                 self._kill(proc, "DeadlineExceeded")
             else:
                 return
+        self._finish(proc)  # raises on an API error: the pod stays tracked and is finished on the next tick
         self.procs.pop(uid, None)
-        self._finish(proc)
 
     def _finish(self, proc: Proc) -> None:
         code = proc.popen.returncode

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,14 @@ from kubernetes.client.exceptions import ApiException
 
 from kaic.devcluster import addons as addons_mod
 from kaic.devcluster import certs, controlplane, kubeconfig, kueue, kwok
-from kaic.devcluster.apply import Applier, api_client, cached_documents, wait_crds_established, wait_nodes_ready
+from kaic.devcluster.apply import (
+    Applier,
+    api_client,
+    cached_documents,
+    create_crds,
+    wait_crds_established,
+    wait_nodes_ready,
+)
 from kaic.devcluster.build import (
     ARGO_SOURCE,
     COMPONENTS,
@@ -141,13 +149,19 @@ def _start(paths: ClusterPaths, phases: Phases, topology: Topology, topology_fil
     api = api_client(paths.kubeconfig)
     applier = Applier(api)
 
-    def install_crds() -> None:
-        docs = cached_documents(crd_files(sources[GATEWAY_API_SOURCE.module], sources[ARGO_SOURCE.module],
-                                          sources[KSERVE_SOURCE.module], sources[KUEUE_SOURCE.module]), cache)
-        applier.apply_all(docs)
-        wait_crds_established(api, [d["metadata"]["name"] for d in docs if d["kind"] == "CustomResourceDefinition"])
+    docs = cached_documents(crd_files(sources[GATEWAY_API_SOURCE.module], sources[ARGO_SOURCE.module],
+                                      sources[KSERVE_SOURCE.module], sources[KUEUE_SOURCE.module]), cache)
+    crds = [d for d in docs if d["kind"] == "CustomResourceDefinition"]
+    kueue_crds = [d for d in crds if d["spec"]["group"] == "kueue.x-k8s.io"]
+    other_crds = [d for d in crds if d["spec"]["group"] != "kueue.x-k8s.io"]
+
+    def install_kueue_crds() -> None:
+        create_crds(api, kueue_crds)
+        wait_crds_established(api, [d["metadata"]["name"] for d in kueue_crds])
         applier.refresh()
-    phases.run("CRDs (Kueue, Argo full, KServe InferenceService, Gateway API) Established", install_crds)
+    phases.run("Kueue CRDs Established", install_kueue_crds)
+    # The big ones (Argo's full schemas, KServe, Gateway API) are created while Kueue and the nodes start.
+    background = _Background(lambda: create_crds(api, other_crds))
 
     def start_kueue() -> None:
         applier.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": kueue.NAMESPACE}})
@@ -167,6 +181,13 @@ def _start(paths: ClusterPaths, phases: Phases, topology: Topology, topology_fil
         _wait_slices(applier, topology)
     phases.run("nodes Ready (kwok), ResourceSlices published (fake DRA driver)", start_nodes)
 
+    def finish_crds() -> None:
+        background.join()
+        wait_crds_established(api, [d["metadata"]["name"] for d in other_crds], timeout=300)
+        applier.apply_all(d for d in docs if d["kind"] != "CustomResourceDefinition")
+        applier.refresh()
+    phases.run("CRDs (Argo full schemas, KServe InferenceService, Gateway API) Established", finish_crds)
+
     ctx = addons_mod.ClusterContext(paths, paths.kubeconfig, files.kubeconfig_components, files.ca_cert, api,
                                     applier, cache)
     for addon in addons_mod.ADDONS if with_addons else []:
@@ -175,6 +196,26 @@ def _start(paths: ClusterPaths, phases: Phases, topology: Topology, topology_fil
             for spec in addon.processes(ctx):
                 start(spec, paths.logs, state)
         phases.run(f"addon {addon.name}", start_addon)
+
+
+class _Background:
+    """Run `step` in a thread; join() re-raises what it raised."""
+
+    def __init__(self, step: Callable[[], None]) -> None:
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                step()
+            except BaseException as exc:  # handed to join()
+                self.error = exc
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def _retry(step: Callable[[], Any], what: str, timeout: float) -> Any:

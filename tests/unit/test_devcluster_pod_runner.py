@@ -205,3 +205,28 @@ def test_pod_statuses_carry_what_the_controller_reads() -> None:
     waiting = kubelet.waiting_status(pod, "t0", "127.0.0.1", "CreateContainerConfigError", 'secret "x" not found')
     assert waiting["phase"] == "Pending"
     assert waiting["containerStatuses"][1]["state"]["waiting"]["reason"] == "CreateContainerConfigError"
+
+
+def test_submitting_from_the_template_through_the_kubernetes_api_is_argo_submit_from() -> None:
+    from kaic.argo.kube import workflow_from_template
+
+    wf = workflow_from_template("kaic-conformance", "kaic", {"suite": "full", "profile": "eks"})
+    assert wf["metadata"]["generateName"] == "kaic-conformance-"
+    assert wf["metadata"]["labels"]["workflows.argoproj.io/workflow-template"] == "kaic-conformance"
+    assert wf["spec"] == {"workflowTemplateRef": {"name": "kaic-conformance"},
+                          "arguments": {"parameters": [{"name": "profile", "value": "eks"},
+                                                       {"name": "suite", "value": "full"}]}}
+    assert "arguments" not in workflow_from_template("t", "ns", {})["spec"]
+
+
+def test_the_controller_config_steers_every_workflow_pod_to_the_runner() -> None:
+    from kaic.devcluster import argo
+    from kaic.devcluster.pod_runner import LABEL, TAINT
+
+    spec = argo.controller_config()["workflowDefaults"]["spec"]
+    assert spec["nodeSelector"] == {LABEL: "true"}
+    assert spec["tolerations"] == [{"key": TAINT["key"], "operator": "Equal", "value": TAINT["value"],
+                                    "effect": TAINT["effect"]}]
+    cm = next(o for o in argo.manifests() if o["kind"] == "ConfigMap")
+    assert (cm["metadata"]["namespace"], cm["metadata"]["name"]) == (argo.NAMESPACE, argo.CONFIGMAP)
+    assert "nodeSelector" in cm["data"]["workflowDefaults"]
