@@ -25,11 +25,14 @@ pytestmark = pytest.mark.e2e
 
 NAMESPACE, QUEUE = "kaic-queue", "gpu"  # the dev cluster's Kueue LocalQueue (docs/dev-cluster.md)
 GPU_POOL = {"kaic.dev/pool": "gpu"}
+# The dev cluster's kwok nodes keep the node.kubernetes.io/not-ready taint that admission puts on a new Node (it
+# runs no node-lifecycle controller to lift it); the probes tolerate it as a profile would a GPU pool's taint.
+NOT_READY = ({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoSchedule"},)
 
 
 def _settings(run: str, **kw: object) -> PodSettings:
-    values: dict[str, object] = {"node_selector": GPU_POOL, "timeout_s": 90.0, "gang_observe_s": 20.0,
-                                 "gang_queue": QUEUE, **kw}
+    values: dict[str, object] = {"node_selector": GPU_POOL, "tolerations": NOT_READY, "timeout_s": 90.0,
+                                 "gang_observe_s": 20.0, "gang_queue": QUEUE, **kw}
     return PodSettings(NAMESPACE, "busybox:1.36", run, "nvidia.com/gpu", **values)  # type: ignore[arg-type]
 
 
@@ -121,7 +124,8 @@ def test_the_provision_step_on_the_dev_cluster(kubeconfig: str, tmp_path: Path) 
     profile.write_text(json.dumps({
         "name": "devcluster", "platform": "devcluster", "image": "busybox:1.36",
         "kubernetes": {"kubeconfig": kubeconfig, "namespace": NAMESPACE},
-        "accelerator": {"resource_name": "nvidia.com/gpu", "per_worker": 1, "node_selector": GPU_POOL},
+        "accelerator": {"resource_name": "nvidia.com/gpu", "per_worker": 1, "node_selector": GPU_POOL,
+                        "tolerations": list(NOT_READY)},
         "probes": {"active": True, "gang_scheduling": True, "gang_queue": QUEUE, "gang_observe_s": 15,
                    "timeout_s": 90, "operator_webhook": True, "dra_claims": True,
                    "dra_device_class": "gpu.example.com"},
