@@ -291,7 +291,9 @@ def judge_operator(refused: ClusterError | None, reconciled: dict[str, Any] | No
         Status, str]:
     if refused is None:
         return Status.FAILED, f"{case.operator}: an invalid {case.plural} object was accepted (no webhook refused it)"
-    if "admission webhook" not in str(refused):
+    if "failed calling webhook" in str(refused):
+        return Status.FAILED, f"{case.operator}: its webhook could not be called (not running?): {refused}"
+    if "admission webhook" not in str(refused) or "denied" not in str(refused):
         return Status.FAILED, f"{case.operator}: the invalid object was refused, but not by a webhook: {refused}"
     if not reconciled or reconciled.get("status") != "True":
         return Status.FAILED, (f"{case.operator}: the invalid object was refused by its webhook, but a valid one "

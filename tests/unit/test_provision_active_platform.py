@@ -90,6 +90,11 @@ def test_judge_operator() -> None:
     schema = ClusterError("ClusterQueue.kueue.x-k8s.io is invalid: spec.x: Unsupported value", 422)
     assert judge_operator(schema, {"type": "Active", "status": "True"}, kueue)[0] is Status.FAILED  # not a webhook
     assert judge_operator(webhook, {"type": "Active", "status": "False"}, kueue)[0] is Status.FAILED
+    down = ClusterError('Internal error occurred: failed calling webhook "vclusterqueue.kb.io": Post '
+                        '"https://127.0.0.1:9443/validate": dial tcp 127.0.0.1:9443: connect: connection refused', 500)
+    status, message = judge_operator(down, None, kueue)
+    assert status is Status.FAILED
+    assert "could not be called" in message
     bad = kueue.invalid("kaic-x-invalid", "v1beta2")
     assert bad["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["nominalQuota"] == "-1"
 
