@@ -19,7 +19,7 @@ import pytest
 from kaic.cluster import ClusterClient, connect, run_selector, wait_until
 from kaic.results import Status
 from steps.provision.active import ActiveProbes, PodSettings, probe_pod
-from steps.provision.active_platform import DraAllocation, DraIsolation, KueueGang, OperatorWebhook
+from steps.provision.active_platform import DraAllocation, DraIsolation, KueueGang, OperatorWebhook, run_suffix
 
 pytestmark = pytest.mark.e2e
 
@@ -108,13 +108,18 @@ def test_dra_isolation_allocates_distinct_devices_and_stays_unverified_without_c
 
 def test_kueues_webhook_refuses_an_invalid_object_and_its_controller_reconciles_a_valid_one(
         cluster: ClusterClient) -> None:
-    out = OperatorWebhook(cluster, _settings("kaic-e2e-op-0001")).run()
+    run = "kaic-e2e-op-0001"
+    out = OperatorWebhook(cluster, _settings(run)).run()
     assert out.status is Status.PASSED, (out.message, out.evidence)
     assert 'admission webhook "vclusterqueue.kb.io"' in (out.evidence or "")
-    names = [(o.get("metadata") or {}).get("name", "") for o in
-             cluster.list("kueue.x-k8s.io/v1beta2", "clusterqueues") + cluster.list("kueue.x-k8s.io/v1beta2",
-                                                                                    "resourceflavors")]
-    assert not [n for n in names if n.startswith("kaic-e2eop")]
+    prefix = f"kaic-{run_suffix(run)}-"
+
+    def ours() -> list[str]:
+        return [n for plural in ("clusterqueues", "resourceflavors")
+                for n in ((o.get("metadata") or {}).get("name", "")
+                          for o in cluster.list("kueue.x-k8s.io/v1beta2", plural)) if n.startswith(prefix)]
+
+    wait_until(lambda: not ours(), 60, f"the probe's Kueue objects ({prefix}*) to be gone (finalizers)")
 
 
 def test_the_provision_step_on_the_dev_cluster(kubeconfig: str, tmp_path: Path) -> None:
