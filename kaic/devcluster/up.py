@@ -87,10 +87,13 @@ def crd_files(gateway: Path, argo: Path, kserve: Path, kueue_dir: Path) -> list[
 def up(paths: ClusterPaths, say: Say = print, topology_file: Path = TOPOLOGY_FILE, with_addons: bool = True) -> Path:
     """Build what is missing, start everything (the addons too unless `with_addons` is False), wait until
     ready; return the admin kubeconfig's path."""
-    alive = running(paths)
-    if alive:
+    recorded, alive = State(paths.state).read(), running(paths)
+    if recorded and len(alive) == len(recorded):
         say(f"cluster: already running ({len(alive)} processes, {paths.state})")
         return paths.kubeconfig
+    if alive:
+        say(f"cluster: {len(recorded) - len(alive)} of {len(recorded)} recorded processes are gone: restarting")
+        down(paths, say)
     phases = Phases(say)
     cache = cache_dir()
     phases.run("build", lambda: ensure_built(COMPONENTS, cache=cache, log=cache / "build.log", say=say))

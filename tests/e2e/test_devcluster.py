@@ -99,8 +99,8 @@ def test_kueue_webhook_rejects_an_invalid_cluster_queue_and_admits_a_valid_one(a
     assert 'admission webhook "vclusterqueue.kb.io" denied the request' in refused.value.body
     created = custom.create_cluster_custom_object("kueue.x-k8s.io", "v1beta2", "clusterqueues",
                                                   _cluster_queue("e2e-valid", "4"), dry_run="All")
-    # Kueue's mutating webhook answered too: it defaults fields the schema leaves empty.
-    assert created["spec"]["flavorFungibility"] is not None
+    # Kueue's mutating webhook answered too: it adds its finalizer to every ClusterQueue.
+    assert "kueue.x-k8s.io/resource-in-use" in created["metadata"]["finalizers"]
 
 
 def test_cluster_down_leaves_no_process_and_no_port(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -92,6 +93,21 @@ def test_the_job_controller_creates_one_worker_per_index_with_kaics_environment(
             str(launcher.profile.accelerator.per_worker)
 
 
+def test_the_scheduler_places_each_worker_on_a_node_with_its_accelerator(launched: Launched) -> None:
+    admin, ns, launcher, (_service, job) = launched
+    resource = launcher.profile.accelerator.resource_name
+    gpu_nodes = {n["metadata"]["name"] for n in admin.list("v1", "nodes")
+                 if int(n["status"]["allocatable"].get(resource, "0")) > 0}
+    assert gpu_nodes
+
+    def bound() -> list[str] | None:
+        where = [p["spec"].get("nodeName") for p in admin.list("v1", "pods", ns, f"job-name={job['metadata']['name']}")]
+        return where if len(where) == job["spec"]["completions"] and all(where) else None
+
+    placed = wait_until(bound, live.DEADLINE_S, f"the scheduler to bind the workers of Job {ns}", 0.5)
+    assert set(placed) <= gpu_nodes
+
+
 def test_the_headless_service_selects_exactly_the_workers(launched: Launched) -> None:
     admin, ns, _launcher, (service, job) = launched
     pods = _workers(admin, ns, job)
@@ -115,3 +131,27 @@ def test_the_resume_check_kills_worker_one_and_the_launcher_cleans_up(launched: 
                                          [("batch/v1", "jobs"), ("v1", "services"), ("v1", "pods")])
 
     assert wait_until(gone, live.DEADLINE_S, f"run {launcher.run_id}'s Job, Service and pods to be deleted", 0.5)
+
+
+def test_the_launcher_follows_the_real_job_to_complete_and_cleans_up(kubeconfig: str, tmp_path: Path) -> None:
+    """`ClusterLauncher.launch` end to end: the real Job controller marks the Job Complete once kwok has run
+    its pods to Succeeded, the launcher's poll reads that condition, and its cleanup deletes what it made.
+    No worker process runs on kwok, so rank 0's result JSON is absent, and the launcher says so (not ok)."""
+    admin = live.connect(kubeconfig)
+    with live.namespace(admin, "kaic-launch") as ns:
+        profile = live.profile(ns)
+        live.service_account(admin, ns, profile.kubernetes.service_account)
+        store = open_store(f"file://{tmp_path / 'objects'}", source="e2e")
+        run_id = live.unique("kaic-e2e-launch")
+        launcher = train.ClusterLauncher(admin, run_id, profile, store, deadline_s=live.DEADLINE_S, poll_s=0.5)
+        spec = WorkerSpec(store.base_uri, f"runs/{run_id}/data/digits.parquet", f"runs/{run_id}/train/torch.json")
+        result = launcher.launch(spec, 2, LAUNCH)
+        name = train.names(run_id, LAUNCH)
+        assert result.message == f"Job {ns}/{name} ended Complete; no result JSON"
+        assert not result.ok
+
+        def gone() -> bool:
+            return not live.labelled_objects(admin, run_selector(run_id),
+                                             [("batch/v1", "jobs"), ("v1", "services"), ("v1", "pods")])
+
+        assert wait_until(gone, live.DEADLINE_S, f"run {run_id}'s Job, Service and pods to be deleted", 0.5)
