@@ -109,13 +109,21 @@ def create_crds(api: client.ApiClient, crds: list[dict[str, Any]]) -> None:
                "Authorization": cfg.api_key["BearerToken"]}
     url = f"{cfg.host}/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
     for crd in crds:
-        request = urllib.request.Request(url, data=json.dumps(crd).encode(), method="POST", headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=300, context=context) as response:
-                response.read()
-        except urllib.error.HTTPError as exc:
-            if exc.code != 409:
-                raise RuntimeError(f"creating CRD {crd['metadata']['name']}: {exc.code} {exc.read()[:500]!r}") from exc
+        body = json.dumps(crd).encode()
+        for attempt in range(5):
+            request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=600, context=context) as response:
+                    response.read()
+                break
+            except urllib.error.HTTPError as exc:
+                if exc.code == 409:  # there already (an earlier attempt that timed out did create it)
+                    break
+                # 504/500: an overloaded API server gave up waiting; the create may still land: try again.
+                if exc.code not in (500, 503, 504) or attempt == 4:
+                    raise RuntimeError(
+                        f"creating CRD {crd['metadata']['name']}: {exc.code} {exc.read()[:500]!r}") from exc
+                time.sleep(2)
 
 
 def wait_crds_established(api: client.ApiClient, names: list[str], timeout: float = 120.0) -> None:

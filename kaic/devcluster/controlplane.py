@@ -136,6 +136,7 @@ def apiserver(files: Files, ports: Ports, admin_token: str) -> ProcessSpec:
         "--allow-privileged=true",
         "--endpoint-reconciler-type=none",  # 127.0.0.1 is no valid endpoint for the `kubernetes` Service
         "--profiling=false",
+        "--request-timeout=5m",  # creating Argo's full CRDs on a loaded machine can take over the default 1m
     ], ports=(ports.apiserver,), ready_timeout=600.0,
         ready=https_ok(f"https://127.0.0.1:{ports.apiserver}/readyz", files.ca_cert, admin_token))
 
