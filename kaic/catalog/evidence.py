@@ -5,7 +5,8 @@ observed on the cluster under test: an ACTIVE check passed. A READ check can pro
 where the test plan itself is read-only (`dra_support`, KAR-0051: the resource.k8s.io kinds are served).
 Objects seen without their behaviour (CRDs, DaemonSets, labels) give `unverified`; probes write them as
 skipped rows whose message starts with "unverified: " and says what was seen and what is missing.
-Absence, or an observed failure, is a failed row: Not Implemented. `N/A` comes only from the profile,
+Absence, or an observed failure, is a failed row: Not Implemented (a READ probe that found nothing yields to
+an ACTIVE probe that saw the behaviour: the thing may run outside the cluster). `N/A` comes only from the profile,
 for a conditional requirement, with its justification (a skipped row starting with "N/A: ").
 
 Pure: rows in, a verdict out. `kaic.reports` and the PRODUCT.yaml drafts use nothing else.
@@ -78,6 +79,10 @@ def proves(spec: CheckSpec | None, status: Status) -> bool:
     return spec.probe is Probe.ACTIVE or (spec.probe is Probe.READ and spec.requirement_id in READ_ONLY_PLANS)
 
 
+def _absence_read(spec: CheckSpec | None) -> bool:
+    return spec is not None and spec.probe is Probe.READ and spec.requirement_id not in READ_ONLY_PLANS
+
+
 def is_not_applicable(row: ResultRow) -> bool:
     return row.status is Status.SKIPPED and row.message.startswith(NOT_APPLICABLE)
 
@@ -91,9 +96,13 @@ def verdict(rows: Sequence[ResultRow], checks: Mapping[str, CheckSpec]) -> Verdi
     if not rows:
         return Verdict.NOT_CHECKED
     proven = any(proves(checks.get(r.check_id), r.status) for r in rows)
-    statuses = {r.status for r in rows}
-    if Status.FAILED in statuses:
+    failed = [r for r in rows if r.status is Status.FAILED]
+    # A READ probe's "absent" (of a plan that is not read-only) is weaker than behaviour observed: a controller
+    # running outside the cluster is invisible to a read, yet the ACTIVE probe saw it work.
+    observed_failures = [r for r in failed if not _absence_read(checks.get(r.check_id))]
+    if observed_failures or (failed and not proven):
         return Verdict.PARTIAL if proven else Verdict.FAILED
+    statuses = {r.status for r in rows}
     if Status.ERROR in statuses:
         return Verdict.ERROR
     if proven:

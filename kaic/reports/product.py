@@ -181,7 +181,8 @@ def decide(summary: RequirementSummary, level: Level | None, report: Report, evi
     if verdict in (Verdict.VERIFIED, Verdict.PARTIAL):
         evidence = evidence_links(evidence_base, junit.testcase_name(summary.id))
         if verdict is Verdict.VERIFIED:
-            return Entry(IMPLEMENTED, evidence, f"{where} verified: {_said(summary.verifying)}.{skip_note}")
+            unseen = f" A read found no sign of it ({bad}), but the behaviour was observed." if bad else ""
+            return Entry(IMPLEMENTED, evidence, f"{where} verified: {_said(summary.verifying)}.{unseen}{skip_note}")
         return Entry(PARTIAL, evidence,
                      f"{where} passed: {_said(summary.verifying)}; but failed: {bad}."
                      f"{skip_note} Fix the failing checks and rerun before claiming Implemented.{must}")

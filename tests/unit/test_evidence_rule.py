@@ -75,3 +75,15 @@ def test_a_profile_with_a_bad_na_is_a_one_line_config_error(rid: str, why: str, 
         parse_profile(data, "my.yaml")
     assert expect in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_observed_behaviour_outweighs_a_read_that_saw_nothing() -> None:
+    # the dev cluster runs Kueue as a local process: the read sees no controller, the gang probe saw admission
+    no_controller = _row("provision.gang_scheduler", Status.FAILED, "gang scheduler CRDs but no controller Running")
+    assert _verdict(no_controller, _row("provision.gang_admission", Status.PASSED)) is Verdict.VERIFIED
+    assert _verdict(no_controller) is Verdict.FAILED
+    # a read-only plan's failure is a real one; an ACTIVE failure always counts
+    assert _verdict(_row("provision.dra_apis", Status.FAILED), _row("provision.dra_allocation", Status.PASSED)) \
+        is Verdict.PARTIAL
+    assert _verdict(_row("provision.gang_admission", Status.FAILED), _row("provision.gang_scheduler", Status.FAILED)) \
+        is Verdict.FAILED
