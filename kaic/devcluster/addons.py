@@ -64,7 +64,7 @@ class Addon:
 def _argo() -> Addon:
     from kaic.devcluster import argo
 
-    return Addon("argo", install=argo.install, processes=argo.processes,
+    return Addon("argo", install=argo.install, processes=argo.processes, components=(argo.ARGO,),
                  doc="Argo's workflow-controller and kaic's pod runner (kaic.devcluster.argo)")
 
 
