@@ -19,7 +19,7 @@ from pathlib import Path
 from kubernetes import client
 
 from kaic.devcluster.apply import Applier
-from kaic.devcluster.build import Component
+from kaic.devcluster.build import ARGO, Component
 from kaic.devcluster.layout import ClusterPaths
 from kaic.devcluster.processes import ProcessSpec
 
@@ -64,7 +64,7 @@ class Addon:
 def _argo() -> Addon:
     from kaic.devcluster import argo
 
-    return Addon("argo", install=argo.install, processes=argo.processes, components=(argo.ARGO,),
+    return Addon("argo", install=argo.install, processes=argo.processes, components=(ARGO,),
                  doc="Argo's workflow-controller and kaic's pod runner (kaic.devcluster.argo)")
 
 
