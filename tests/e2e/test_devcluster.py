@@ -6,6 +6,7 @@ Expectations come from devcluster/topology.yaml and the build table, never from 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -96,7 +97,9 @@ def test_kueue_webhook_rejects_an_invalid_cluster_queue_and_admits_a_valid_one(a
         custom.create_cluster_custom_object("kueue.x-k8s.io", "v1beta2", "clusterqueues",
                                             _cluster_queue("e2e-invalid", "-1"), dry_run="All")
     assert refused.value.status in (400, 403, 422)
-    assert 'admission webhook "vclusterqueue.kb.io" denied the request' in refused.value.body
+    message = json.loads(refused.value.body)["message"]
+    assert message.startswith('admission webhook "vclusterqueue.kb.io" denied the request'), message
+    assert "nominalQuota" in message
     created = custom.create_cluster_custom_object("kueue.x-k8s.io", "v1beta2", "clusterqueues",
                                                   _cluster_queue("e2e-valid", "4"), dry_run="All")
     # Kueue's mutating webhook answered too: it adds its finalizer to every ClusterQueue.
