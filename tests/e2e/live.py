@@ -147,9 +147,10 @@ def profile(ns: str) -> Profile:
 
 def kaic_objects(ns: str, run_id: str) -> dict[str, Obj]:
     """{what: object} for everything the steps create on a cluster, from kaic's own builders: the probe
-    pods (accelerator, no-request, a Kueue gang member), the training Service and Indexed Job, the
+    pods (accelerator, no-request), the Kueue gang Job, the training Service and Indexed Job, the
     InferenceService, the split Service and the HTTPRoute."""
-    from steps.provision.active import PodSettings, gang_pod, probe_pod
+    from steps.provision.active import PodSettings, probe_pod
+    from steps.provision.active_platform import gang_job
     from steps.serve import isvc
     from steps.train import cluster as train
     from steps.train.spec import WorkerSpec
@@ -164,7 +165,7 @@ def kaic_objects(ns: str, run_id: str) -> dict[str, Obj]:
     return {
         "probe Pod": probe_pod("kaic-probe-accel", s, 1, probe="accel"),
         "no-request probe Pod": probe_pod("kaic-probe-nodev", s, 0, 30, probe="nodev"),
-        "gang probe Pod": gang_pod("kaic-probe-gang-0", s, "fits", 2, 30),
+        "gang probe Job": gang_job("kaic-probe-gang-fits", s, 2, "gang-fits"),
         "training headless Service": train.headless_service(run_id, "torch", p),
         "training Indexed Job": train.indexed_job(run_id, "torch", p, spec, p.training.world_size, 600),
         "InferenceService": isvc.build_inference_service(model, p),
