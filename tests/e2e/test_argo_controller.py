@@ -119,8 +119,6 @@ def test_a_small_workflow_succeeds_with_its_outputs_under_the_real_controller(kc
         assert len(ran) == 4
         assert {n["hostNodeName"] for n in ran} == {NODE}
         assert {n["outputs"]["exitCode"] for n in ran} == {"0"}
-        results = kc.list(GV, "workflowtaskresults", ns)
-        assert {r["metadata"]["name"] for r in results} >= {n["id"] for n in ran}
 
 
 FAILING: dict[str, Any] = {
