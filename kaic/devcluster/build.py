@@ -80,13 +80,11 @@ ARGO = Component("argo", "v4.1.4", "github.com/argoproj/argo-workflows/v4",
                  env=(("GONOSUMDB", "github.com/google/go-containerregistry/pkg/authn/k8schain"),))
 KUEUE = Component("kueue", "v0.17.1", "sigs.k8s.io/kueue", ("sigs.k8s.io/kueue/cmd/kueue",))
 HELM = Component("helm", "v3.22.0", "helm.sh/helm/v3", ("helm.sh/helm/v3/cmd/helm",))
-PROMETHEUS = Component("prometheus", "v0.316.0", "github.com/prometheus/prometheus",
-                       ("github.com/prometheus/prometheus/cmd/prometheus",))
 
 # What the core cluster runs (`make cluster` builds these, plus its addons' components).
 CORE_COMPONENTS: tuple[Component, ...] = (KUBERNETES, ETCD, KWOK, KUEUE)
 # Everything, in build order (`make cluster-build`, CI): the core first, then what addons and tests use.
-COMPONENTS: tuple[Component, ...] = (*CORE_COMPONENTS, ARGO, HELM, PROMETHEUS)
+COMPONENTS: tuple[Component, ...] = (*CORE_COMPONENTS, ARGO, HELM)
 
 KWOK_SOURCE = Source("sigs.k8s.io/kwok", KWOK.version)
 KUEUE_SOURCE = Source("sigs.k8s.io/kueue", KUEUE.version)
