@@ -322,7 +322,7 @@ def _mlflow(root: Path, port: int | None = None) -> tuple[ServerProcess, str]:
                 f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),
                 "--host", "127.0.0.1", "--port", str(p), "--workers", "1"]
 
-    return _serve(argv, root / "server.log", "/health", 240, port, env)
+    return _serve(argv, root / "server.log", "/health", 600, port, env)  # minutes on a loaded machine
 
 
 def _signal(server: ServerProcess, sig: signal.Signals) -> None:
