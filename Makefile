@@ -6,7 +6,8 @@ KAIC := $(VENV)/bin/kaic
 PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 
-.PHONY: help install run test test-unit lint typecheck golden check-golden chart-workflows check-chart ci lock clean
+.PHONY: help install run test test-unit lint typecheck golden check-golden chart-workflows check-chart ci lock clean \
+	cluster cluster-down cluster-status cluster-build e2e
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -14,7 +15,7 @@ help: ## list the targets
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	@# torch first, pinned: the CPU build; a resolver left alone would fetch a multi-GB CUDA build
+	@# torch first, pinned: PyPI's torch==2.13.0 is the CUDA build (about 2.7 GB to download); it runs on the CPU
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
@@ -56,6 +57,28 @@ check-chart: install ## fail when `kaic compile` output differs from the chart's
 	  || { rm -rf $$tmp; echo "charts/kaic/files/workflows is stale: run make chart-workflows"; exit 1; }
 
 ci: lint typecheck test ## what CI runs
+
+# The dev cluster (docs/dev-cluster.md): a real Kubernetes control plane built from Go modules, kwok nodes,
+# Kueue. These install only where no .venv is installed: a checkout sharing one never reinstalls into it.
+VENV_READY = test -f $(VENV)/.installed || $(MAKE) --no-print-directory install
+
+cluster: ## build what is missing, start the local Kubernetes dev cluster, print its kubeconfig path
+	@$(VENV_READY)
+	$(PY) -m kaic.devcluster up
+
+cluster-down: ## stop every process the dev cluster started (recorded PIDs) and check no port is left open
+	$(PY) -m kaic.devcluster down
+
+cluster-status: ## the dev cluster's processes and their ports
+	$(PY) -m kaic.devcluster status
+
+cluster-build: ## build the dev cluster's pinned Go binaries that are missing from the cache
+	@$(VENV_READY)
+	$(PY) -m kaic.devcluster build
+
+e2e: ## the e2e tier against the running dev cluster (or KAIC_E2E_KUBECONFIG)
+	@$(VENV_READY)
+	KAIC_E2E=$${KAIC_E2E:-required} $(VENV)/bin/pytest -q -m e2e tests/e2e $(PYTEST_ARGS)
 
 lock: install ## regenerate requirements.lock (the versions the images install) from the dev environment
 	@{ echo "# Constraints: every package version kaic was tested with (pip freeze of the dev environment, Python 3.11)."; \

@@ -49,12 +49,15 @@ KAIC_DATASETS = EnvVar("KAIC_DATASETS", None,
                        "folder holding the datasets (default: datasets/ beside the code; the images set it)")
 KAIC_E2E_KUBECONFIG = EnvVar("KAIC_E2E_KUBECONFIG", None, "kubeconfig of a real cluster for the e2e test tier")
 KAIC_E2E_CONTEXT = EnvVar("KAIC_E2E_CONTEXT", None, "context in KAIC_E2E_KUBECONFIG for the e2e test tier")
+KAIC_E2E = EnvVar("KAIC_E2E", None, "`required`: an e2e test that skips fails instead (CI sets it with its cluster)")
+KAIC_DEVCLUSTER_CACHE = EnvVar("KAIC_DEVCLUSTER_CACHE", None,
+                               "the dev cluster's Go-built binaries (default ~/.cache/kaic-devcluster)")
 
 ALL: tuple[EnvVar, ...] = (
     KAIC_HOME, KAIC_MLFLOW_URI, MLFLOW_TRACKING_URI, KAIC_OBJECT_STORE, KAIC_RESULTS, KAIC_S3_ENDPOINT,
     KAIC_S3_ACCESS_KEY, KAIC_S3_SECRET_KEY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, KAIC_S3_REGION,
     KAIC_ARGO_TOKEN, KAIC_ARGO_TOKEN_FILE, KAIC_STORE_RETRY_S, KAIC_S3_TIMEOUT_S, KAIC_RUN_ID, KAIC_PROFILE,
-    KAIC_TF_PYTHON, KAIC_DATASETS, KAIC_E2E_KUBECONFIG, KAIC_E2E_CONTEXT,
+    KAIC_TF_PYTHON, KAIC_DATASETS, KAIC_E2E_KUBECONFIG, KAIC_E2E_CONTEXT, KAIC_E2E, KAIC_DEVCLUSTER_CACHE,
 )
 
 

@@ -56,24 +56,29 @@ def _sink(ctx: StepContext) -> ResultSink:
 
 
 def run(config: Config, ctx: StepContext) -> list[Outcome]:
-    """Render the reports, then judge the run's metrics against its platform's history (regressions)."""
+    """Judge the run's metrics against its platform's history (regressions), then render the reports, those
+    rows included."""
     from kaic.compare import regression_outcomes
+    from kaic.stepkit import stamp
 
     template = Path(config.template) if config.template else None
-    rows = render(ctx, _sink(ctx).staged(ctx.run.run_id), config.k8s_version, template)
-    return regression_outcomes(rows, ctx.results_uri) if ctx.results_uri else []
+    rows = [r for r in _sink(ctx).staged(ctx.run.run_id) if r.step != NAME]  # a previous attempt's own rows out
+    own = regression_outcomes(rows, ctx.results_uri) if ctx.results_uri and rows else []
+    # the reports list every row, this step's own included (stamped as the harness will stage them)
+    render(ctx, [*rows, *stamp(own, ctx.run, NAME, ctx.profile)], config.k8s_version, template)
+    return own
 
 
 def render(ctx: StepContext, staged: Sequence[ResultRow], k8s_version: str | None = None,
            template_path: Path | None = None) -> list[ResultRow]:
-    """Every report for the run's staged rows, into the run's report folder and the object store.
-    Returns the rows reported on (a previous report step's own rows left out)."""
+    """Every report for the run's rows (the report step's own included), into the run's report folder and
+    the object store. Returns the rows reported on."""
     from kaic.reports import product
     from kaic.reports.writer import write_reports
 
     run_id = ctx.run.run_id
-    rows = [r for r in staged if r.step != NAME]
-    if not rows:
+    rows = list(staged)
+    if not [r for r in rows if r.step != NAME]:
         where = ctx.store.uri(ctx.key("rows"))
         raise ConfigError(f"run {run_id!r}: no staged rows to report on under {where}")
     template = product.read_template(template_path) if template_path else None

@@ -27,8 +27,13 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group(
-        "Argo Server (token from $KAIC_ARGO_TOKEN or the file named by $KAIC_ARGO_TOKEN_FILE)")
-    g.add_argument("--argo-server", required=True, metavar="URL", help="e.g. https://argo.example.com:2746")
+        "Argo (an Argo Server, token from $KAIC_ARGO_TOKEN or the file named by $KAIC_ARGO_TOKEN_FILE; "
+        "or the Kubernetes API the workflow-controller watches)")
+    where = g.add_mutually_exclusive_group(required=True)
+    where.add_argument("--argo-server", metavar="URL", help="e.g. https://argo.example.com:2746")
+    where.add_argument("--kubeconfig", metavar="FILE",
+                       help="go through the Kubernetes API with this kubeconfig instead (no Argo Server)")
+    g.add_argument("--context", help="with --kubeconfig: the context (default: the current one)")
     g.add_argument("--namespace", help="namespace (default: the profile's kubernetes.namespace)")
     g.add_argument("--insecure-skip-tls-verify", action="store_true",
                    help="do not verify the server's TLS certificate")

@@ -52,4 +52,19 @@ CHECKS: tuple[CheckSpec, ...] = (
               "secure_accelerator_access"),
     CheckSpec("provision.gang_admission", P, "A gang is admitted together; an over-sized gang gets none Running", A,
               "gang_scheduling"),
+    CheckSpec("provision.claim_isolation", P, "DRA path: a claimed pod sees its device, a second container and an "
+              "unclaimed pod see none, two claimed pods see different devices", A, "secure_accelerator_access"),
+    CheckSpec("provision.dra_allocation", P, "A ResourceClaim is allocated a device from the driver's ResourceSlices",
+              A, "dra_support"),
+    CheckSpec("provision.operator_webhook", P, "An AI operator's webhook rejects an invalid custom resource and a "
+              "valid one is reconciled", A, "robust_controller"),
+    CheckSpec("provision.driver_match", P, "A pod's driver version (NVML) equals the advertised one", A,
+              "driver_runtime_management"),
+    CheckSpec("provision.node_autoscaling", P, "N+1 accelerator pods on an N-node pool: the pool grows, the pod runs, "
+              "the pool shrinks back (--suite full)", A, "cluster_autoscaling",
+              metrics=(MetricSpec("node_time_to_allocatable_s", "s", Direction.LOWER),)),
+    CheckSpec("provision.hpa_custom_metric", P, "An HPA on a custom metric scales accelerator pods up, then down", A,
+              "pod_autoscaling"),
+    CheckSpec("provision.exporter_scrape", P, "Each accelerator node's exporter reports per-device utilization and "
+              "memory, and they move under load", A, "accelerator_metrics"),
 )

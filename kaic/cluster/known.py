@@ -44,6 +44,7 @@ READS: tuple[Known, ...] = (
     _k("apiregistration.k8s.io/v1", "APIService", "apiservices", False, "apiservice"),
     _k("apps/v1", "DaemonSet", "daemonsets", True, "daemonset", "ds"),
     _k("apps/v1", "Deployment", "deployments", True, "deployment", "deploy"),
+    _k("apps/v1", "StatefulSet", "statefulsets", True, "statefulset", "sts"),
     _k("resource.k8s.io/v1", "DeviceClass", "deviceclasses", False, "deviceclass"),
     _k("resource.k8s.io/v1", "ResourceSlice", "resourceslices", False, "resourceslice"),
     _k("gateway.networking.k8s.io/v1", "GatewayClass", "gatewayclasses", False, "gatewayclass", "gc"),

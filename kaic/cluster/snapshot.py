@@ -136,10 +136,15 @@ class SnapshotCluster:
         return group, plural_for([], str(obj.get("apiVersion", "")), kind)
 
     def covers(self, group_version: str, plural: str) -> bool:
-        """Whether the folder lists every object of this type (so an empty answer means none)."""
+        """Whether the folder lists every object of this type (so an empty answer means none). A type that
+        the folder's discovery covers but does not serve has no objects, as the live API would answer
+        (`kaic snapshot` writes no file for it: api-resources.txt says it is not served)."""
         group, _ = split_group_version(group_version)
-        return (group, plural) in self._covered or any(
-            self._plural(o) == (group, plural) for o in self._objects if self._is_complete(o))
+        if (group, plural) in self._covered or any(
+                self._plural(o) == (group, plural) for o in self._objects if self._is_complete(o)):
+            return True
+        discovered = self.groups_covered is None or group in self.groups_covered
+        return discovered and not any(r.group == group and r.plural == plural for r in self.api_resources())
 
     @staticmethod
     def _is_complete(obj: Obj) -> bool:

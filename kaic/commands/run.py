@@ -33,6 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-parallel", type=int, default=None, help="local: nodes run at once")
     argo = parser.add_argument_group("argo backend")
     argo.add_argument("--argo-server", help="Argo Server URL (token from $KAIC_ARGO_TOKEN or $KAIC_ARGO_TOKEN_FILE)")
+    argo.add_argument("--kubeconfig", help="instead of an Argo Server: the Kubernetes API with this kubeconfig")
+    argo.add_argument("--context", help="with --kubeconfig: the context (default: the current one)")
     argo.add_argument("--namespace", default="kaic", help="Argo namespace (default: kaic)")
     argo.add_argument("--insecure-http", action="store_true",
                       help="allow sending the token over plain http:// to a non-loopback host (in clear)")
@@ -98,14 +100,27 @@ def _options(args: argparse.Namespace, kaic_home: Path) -> ExecutorOptions:
 
 
 def _run_on_argo(args: argparse.Namespace, config: PipelineConfig) -> int:
-    """The same workflow, submitted to an Argo Server; exit code by its final phase."""
-    if not args.argo_server:
-        raise ConfigError("--backend argo needs --argo-server URL")
-    from kaic.argo import submit_and_wait
-    from kaic.argo.connection import argo_token, check_url, connect
+    """The same workflow, submitted to an Argo Server or through the Kubernetes API; exit code by its final
+    phase."""
+    if bool(args.argo_server) == bool(args.kubeconfig):
+        raise ConfigError("--backend argo needs one of --argo-server URL or --kubeconfig FILE")
+    from kaic.argo import ArgoServerError, submit_and_wait
 
-    service = connect(check_url(args.argo_server), args.namespace, argo_token(), insecure_http=args.insecure_http)
-    result = submit_and_wait(service, config, namespace=args.namespace, wait=True, timeout_s=args.timeout)
+    try:
+        if args.kubeconfig:
+            from kaic.argo import kube
+
+            done = kube.submit_and_wait(kube.connect(args.kubeconfig, args.context), config,
+                                        namespace=args.namespace, wait=True, timeout_s=args.timeout)
+            return done.exit_code
+        from kaic.argo.connection import argo_token, check_url, connect
+
+        service = connect(check_url(args.argo_server), args.namespace, argo_token(),
+                          insecure_http=args.insecure_http)
+        result = submit_and_wait(service, config, namespace=args.namespace, wait=True, timeout_s=args.timeout)
+    except ArgoServerError as exc:
+        print(f"kaic: error: {exc}", file=sys.stderr)
+        return 1
     return result.exit_code
 
 

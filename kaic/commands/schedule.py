@@ -1,4 +1,5 @@
-"""`kaic schedule`: create-or-update the WorkflowTemplate and the nightly CronWorkflow that runs it.
+"""`kaic schedule`: create-or-update the WorkflowTemplate and the nightly CronWorkflow that runs it, through an
+Argo Server (`--argo-server`) or the Kubernetes API (`--kubeconfig`).
 
 Exit codes: 0 applied; 1 the server is unreachable or answered with an error; 2 bad input
 (malformed URL or cron expression, unknown -p name, refused token).
@@ -28,16 +29,25 @@ def run(args: argparse.Namespace) -> int:
     parameters = parse_parameters(args.parameter)
     profile, config = load(args)
     template, cron = build_workflow(config).to_dict(), build_cron(config, parameters).to_dict()
-    svc, namespace = service(args, profile)
+    when = f"{', '.join(config.schedules)} ({config.timezone})"
     try:
-        applied = apply_workflow_template(svc, template, namespace)
-        print(f"WorkflowTemplate {namespace}/{TEMPLATE_NAME} {applied}")
-        applied = apply_cron_workflow(svc, cron, namespace)
-        when = f"{', '.join(config.schedules)} ({config.timezone})"
-        print(f"CronWorkflow {namespace}/{CRON_NAME} {applied}: {when}")
+        if args.kubeconfig:
+            from kaic.argo import kube
+
+            client = kube.connect(args.kubeconfig, args.context)
+            namespace = args.namespace or profile.kubernetes.namespace
+            print(f"WorkflowTemplate {namespace}/{TEMPLATE_NAME} {kube.apply(client, template, namespace)}")
+            print(f"CronWorkflow {namespace}/{CRON_NAME} {kube.apply(client, cron, namespace)}: {when}")
+            return 0
+        svc, namespace = service(args, profile)
+        try:
+            applied = apply_workflow_template(svc, template, namespace)
+            print(f"WorkflowTemplate {namespace}/{TEMPLATE_NAME} {applied}")
+            applied = apply_cron_workflow(svc, cron, namespace)
+            print(f"CronWorkflow {namespace}/{CRON_NAME} {applied}: {when}")
+        finally:
+            svc.session.close()
     except ArgoServerError as exc:
         print(f"kaic: error: {exc}", file=sys.stderr)
         return 1
-    finally:
-        svc.session.close()
     return 0

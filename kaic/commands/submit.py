@@ -1,4 +1,5 @@
-"""`kaic submit`: create-or-update the WorkflowTemplate on an Argo Server and submit a Workflow from it.
+"""`kaic submit`: create-or-update the WorkflowTemplate and submit a Workflow from it, through an Argo Server
+(`--argo-server`) or the Kubernetes API (`--kubeconfig`).
 
 Exit codes: 0 submitted (or, with --wait, Succeeded); 1 Failed/Error, timed out, or the server is
 unreachable or answered with an error; 2 bad input (malformed URL, unknown -p name, refused token).
@@ -28,15 +29,24 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--timeout {args.timeout:g} / --poll {args.poll:g}: must be positive")
     parameters = parse_parameters(args.parameter)
     profile, config = load(args)
-    svc, namespace = service(args, profile)
     try:
-        result = submit_and_wait(svc, config, namespace=namespace, parameters=parameters, wait=args.wait,
-                                 timeout_s=args.timeout, poll_s=args.poll)
+        if args.kubeconfig:
+            from kaic.argo import kube
+
+            namespace = args.namespace or profile.kubernetes.namespace
+            result = kube.submit_and_wait(kube.connect(args.kubeconfig, args.context), config, namespace=namespace,
+                                          parameters=parameters, wait=args.wait, timeout_s=args.timeout,
+                                          poll_s=args.poll)
+        else:
+            svc, namespace = service(args, profile)
+            try:
+                result = submit_and_wait(svc, config, namespace=namespace, parameters=parameters, wait=args.wait,
+                                         timeout_s=args.timeout, poll_s=args.poll)
+            finally:
+                svc.session.close()
     except ArgoServerError as exc:
         print(f"kaic: error: {exc}", file=sys.stderr)
         return 1
-    finally:
-        svc.session.close()
     waited = result.wait
     if waited is None:
         print(f"not waiting; follow it with: argo -n {namespace} watch {result.name}")

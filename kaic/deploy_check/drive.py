@@ -94,6 +94,7 @@ def _clock() -> tuple[Callable[[], float], Callable[[float], None]]:
 def provision(client: ScopedRecorder, gang_queue: str = "kaic") -> None:
     from steps.provision import fingerprint
     from steps.provision.active import ActiveProbes, PodSettings
+    from steps.provision.active_platform import Clock, KueueGang
     from steps.provision.read_probes import evaluate
     from steps.provision.view import gather
 
@@ -107,7 +108,7 @@ def provision(client: ScopedRecorder, gang_queue: str = "kaic") -> None:
                            gang_observe_s=3, gang_queue=gang_queue)
     probes = ActiveProbes(client, settings, poll_s=0.5, clock=clock, sleep=sleep)
     for probe in (probes.accelerator_pod, probes.no_request_no_device, lambda: probes.device_isolation(available),
-                  lambda: probes.gang_admission(available)):
+                  lambda: KueueGang(client, settings, Clock(0.5, clock, sleep)).run(available)):
         outcome = probe()
         if outcome.status.value not in ("passed", "failed"):
             raise RuntimeError(f"{outcome.check_id} did not run its cluster path: {outcome.message}")

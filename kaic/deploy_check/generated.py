@@ -74,7 +74,8 @@ def step_pods(template: Obj) -> list[Manifest]:
 
 def probe_manifests(profile_name: str = "eks") -> list[Manifest]:
     from kaic.profiles import load_profile
-    from steps.provision.active import PodSettings, gang_pod, probe_pod
+    from steps.provision.active import PodSettings, probe_pod
+    from steps.provision.active_platform import gang_job
 
     p = load_profile(profile_name)
     s = PodSettings(p.kubernetes.namespace, p.image, SAMPLE_RUN_ID, p.accelerator.resource_name,
@@ -83,7 +84,7 @@ def probe_manifests(profile_name: str = "eks") -> list[Manifest]:
                     gang_queue=p.probes.gang_queue or "kaic")
     return [(f"provision probe Pod ({profile_name})", probe_pod("kaic-x7k2p-accel", s, 1, probe="accel")),
             (f"provision no-request probe Pod ({profile_name})", probe_pod("kaic-x7k2p-nodev", s, 0, 30)),
-            (f"provision gang Pod ({profile_name})", gang_pod("kaic-x7k2p-gang-0", s, "fits", 2, 30))]
+            (f"provision gang Job ({profile_name})", gang_job("kaic-x7k2p-gang-fits", s, 2, "gang-fits"))]
 
 
 def train_manifests(profile_name: str) -> list[Manifest]:

@@ -25,11 +25,14 @@ Public API (stable; ``kaic run`` and ``kaic local-run`` use it)::
 - ``resume_workflow(run_dir, options)``: continue a stopped or failed run from its saved manifest,
   parameters and status.json; pods that Succeeded are reused, not run again.
 
-Modules: :mod:`manifest` (load, allow-list, validation), :mod:`allowlist`, :mod:`expressions`
-(``when``/``depends``/expr-lang), :mod:`templating` (``{{...}}``), :mod:`loops`, :mod:`dagplan`
-(pure DAG decisions), :mod:`scheduler` (the engine), :mod:`process` (one node as a process),
-:mod:`artifacts`, :mod:`status` (node model, status.json), :mod:`runner`, :mod:`command` (CLI).
-See docs/local-executor.md.
+Modules (docs/local-executor.md has a "where is it" table): :mod:`manifest` (load, allow-list,
+validation), :mod:`allowlist`, :mod:`expressions` and :mod:`exprfuncs` (``when``/``depends``/
+expr-lang), :mod:`templating` (``{{...}}``), :mod:`loops`, :mod:`dagplan` (pure DAG decisions),
+:mod:`scheduler` (the workflow's life and ``invoke``), :mod:`invocation`, :mod:`nodes`,
+:mod:`varscope`, :mod:`retries` and :mod:`retryplan`, :mod:`pods`, :mod:`outputs`, :mod:`fanout`,
+:mod:`hooks`, :mod:`calls`, :mod:`stepswalk`, :mod:`dagwalk`, :mod:`memo`, :mod:`locks`,
+:mod:`process` (one node as a process), :mod:`artifacts`, :mod:`status` (node model, status.json),
+:mod:`runner`, :mod:`command` (CLI).
 """
 
 from kaic.executor.runner import ExecutorOptions, WorkflowResult, resume_workflow, run_workflow

@@ -26,6 +26,9 @@ SCHEMA: dict[str, dict[str, str | None]] = {
         "parallelism": LEAF,
         "activeDeadlineSeconds": LEAF,
         "workflowTemplateRef": "TemplateRef",
+        "retryStrategy": "RetryStrategy",  # the default for every template
+        "hooks": "Hooks",
+        "synchronization": "Synchronization",
         "serviceAccountName": NO_EFFECT,
         "podGC": NO_EFFECT,
         "ttlStrategy": NO_EFFECT,
@@ -49,7 +52,10 @@ SCHEMA: dict[str, dict[str, str | None]] = {
         "steps": "[[Step]]",
         "dag": "Dag",
         "suspend": "Suspend",
+        "containerSet": "ContainerSet",
         "retryStrategy": "RetryStrategy",
+        "memoize": "Memoize",
+        "synchronization": "Synchronization",
         "activeDeadlineSeconds": LEAF,
         "timeout": LEAF,
         "parallelism": LEAF,
@@ -81,6 +87,7 @@ SCHEMA: dict[str, dict[str, str | None]] = {
         "archive": NO_EFFECT,
         "globalName": LEAF,
         "mode": LEAF,
+        "subPath": LEAF,
     },
     "S3Artifact": {"key": LEAF},
     "RawArtifact": {"data": LEAF},
@@ -107,6 +114,26 @@ SCHEMA: dict[str, dict[str, str | None]] = {
         "resources": NO_EFFECT,
         "securityContext": NO_EFFECT,
     },
+    "ContainerSet": {"containers": "[SetContainer]", "retryStrategy": "ContainerSetRetry"},
+    "ContainerSetRetry": {"retries": LEAF, "duration": LEAF},
+    "SetContainer": {
+        "name": LEAF,
+        "image": NO_EFFECT,
+        "command": LEAF,
+        "args": LEAF,
+        "env": "[Env]",
+        "workingDir": LEAF,
+        "dependencies": LEAF,
+        "imagePullPolicy": NO_EFFECT,
+        "resources": NO_EFFECT,
+        "securityContext": NO_EFFECT,
+    },
+    "Memoize": {"key": LEAF, "maxAge": LEAF, "cache": "MemoCache"},
+    "MemoCache": {"configMap": "MemoConfigMap"},
+    "MemoConfigMap": {"name": LEAF, "key": NO_EFFECT},
+    "Synchronization": {"mutex": "Mutex", "mutexes": "[Mutex]", "semaphore": "Semaphore", "semaphores": "[Semaphore]"},
+    "Mutex": {"name": LEAF, "namespace": NO_EFFECT},
+    "Semaphore": {"configMapKeyRef": "KeyRef", "namespace": NO_EFFECT},
     "Env": {"name": LEAF, "value": LEAF, "valueFrom": "EnvValueFrom"},
     # Secret and ConfigMap references must be optional: locally there is no Secret store, so the variable
     # keeps whatever this machine's environment gives it (manifest.py refuses non-optional ones).
@@ -141,8 +168,8 @@ SCHEMA: dict[str, dict[str, str | None]] = {
     },
     "Sequence": {"count": LEAF, "start": LEAF, "end": LEAF, "format": LEAF},
     "ContinueOn": {"failed": LEAF, "error": LEAF},
-    "Hooks": {"exit": "Hook"},
-    "Hook": {"template": LEAF, "arguments": "Arguments"},
+    "Hooks": {"*": "Hook"},  # exit, or any name with an expression
+    "Hook": {"template": LEAF, "arguments": "Arguments", "expression": LEAF},
     "Suspend": {"duration": LEAF},
     "RetryStrategy": {"limit": LEAF, "retryPolicy": LEAF, "backoff": "Backoff", "expression": LEAF},
     "Backoff": {"duration": LEAF, "factor": LEAF, "maxDuration": LEAF, "cap": LEAF},
@@ -159,15 +186,11 @@ REASONS: dict[str, str] = {
     "volumeClaimTemplates": "volume claims are unsupported",
     "http": "http templates are unsupported",
     "plugin": "executor plugins are unsupported",
-    "containerSet": "container sets are unsupported",
     "data": "data templates are unsupported",
     "templateRef": "templateRef needs the referenced WorkflowTemplate; inline the template",
     "inline": "inline templates are unsupported",
-    "memoize": "memoization needs a ConfigMap",
-    "synchronization": "synchronization needs a Kubernetes API",
     "valueFrom": "valueFrom (ConfigMap, Secret, field refs) is unsupported; use a plain value",
     "affinity": "affinity cannot be evaluated on one machine",
-    "hooks": "only the 'exit' hook is supported",
     "artifactRepositoryRef": "artifact repositories are unsupported; artifacts go to the local object store",
     "podSpecPatch": "podSpecPatch is unsupported",
     "status": "a Workflow's status is output; remove it",
@@ -188,8 +211,17 @@ def check(obj: Any, kind: str, path: str, problems: list[str]) -> None:
         problems.append(f"{path}: expected a map, got {type(obj).__name__}")
         return
     allowed = SCHEMA[kind]
-    for key, value in obj.items():
+    for key, value in list(obj.items()):
         sub = f"{path}.{key}" if path else str(key)
+        if key not in allowed and "*" in allowed:
+            check(value, str(allowed["*"]), sub, problems)
+            continue
+        if key not in allowed and isinstance(key, str):
+            # Argo's Go structs match JSON keys case-insensitively (valueFrom.Parameter works)
+            same = next((k for k in allowed if k.lower() == key.lower()), None)
+            if same is not None and same not in obj:
+                obj[same] = obj.pop(key)
+                key = same
         if key not in allowed or (key == "podSpecPatch" and value):
             problems.append(f"{sub}: {REASONS.get(str(key), 'unsupported by the local executor')}")
             continue

@@ -2,7 +2,8 @@
 
 An output artifact is copied from its (mapped) ``path`` to the key ``s3.key`` when given, else
 ``<node-id>/<artifact-name>``. An input artifact comes from ``raw.data``, from ``s3.key`` in that
-folder, or ``from: "{{steps.X.outputs.artifacts.Y}}"`` (which resolves to the producer's key), and
+folder, or ``from: "{{steps.X.outputs.artifacts.Y}}"`` (which resolves to the producer's key; ``subPath``
+picks a file or folder inside it), and
 is copied to its (mapped) ``path`` before the process starts.
 """
 
@@ -47,6 +48,8 @@ def fetch_input(store: Path, spec: dict[str, Any], destination: Path) -> None:
         if spec.get("optional"):
             return
         raise ArtifactError(f"input artifact {name!r} has no source")
+    if spec.get("subPath"):  # a file or folder inside the artifact
+        key = f"{str(key).rstrip('/')}/{str(spec['subPath']).lstrip('/')}"
     source = _safe_key(store, str(key))
     if not source.exists():
         if spec.get("optional"):

@@ -126,6 +126,38 @@ def effective_phase(
     return phase
 
 
+def levels(deps: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    """Each task's level: 0 without dependencies, else one more than its deepest dependency."""
+    out: dict[str, int] = {}
+
+    def level(name: str) -> int:
+        if name not in out:
+            out[name] = 0  # a cycle was refused by validation; this only guards recursion
+            out[name] = 1 + max((level(d) for d in deps.get(name, ())), default=-1)
+        return out[name]
+
+    for name in deps:
+        level(name)
+    return out
+
+
+def failed_targets(
+    targets: Sequence[str],
+    outcomes: Mapping[str, Outcome],
+    deps: Mapping[str, Sequence[str]],
+    continue_on: Mapping[str, ContinueOn],
+) -> list[str]:
+    """The targets whose (effective) phase fails the DAG."""
+    memo: dict[str, str] = {}
+    return [
+        n
+        for n in targets
+        if n in outcomes
+        and (phase := effective_phase(n, outcomes, deps, memo)) in ("Failed", "Error")
+        and not continue_on.get(n, ContinueOn()).covers(phase)
+    ]
+
+
 def assess(
     targets: Sequence[str],
     outcomes: Mapping[str, Outcome],

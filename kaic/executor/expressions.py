@@ -2,16 +2,19 @@
 
 - ``when`` conditions (Argo evaluates them with govaluate after ``{{...}}`` substitution). A bare
   word is a *string* (Argo turns govaluate variables into strings so that ``heads == heads`` works),
-  unless it reads as a number or ``true``/``false``. Operators: ``== != < > <= >= =~ !~ && || !``
-  and parentheses.
+  unless it reads as a number or ``true``/``false``. Operators: ``== != < > <= >= =~ !~ && || !``,
+  ``in (a, b, ...)`` and parentheses.
 - ``depends`` of a DAG task: task references (``A``, ``A.Succeeded``, ``A.AnySucceeded`` ...)
   joined by ``&& || !`` and parentheses.
-- ``{{= ...}}``, ``valueFrom.expression`` and ``retryStrategy.expression`` (expr-lang): names are
-  looked up in a nested context; member access, indexing, calls, ternary ``?:``, ``matches``,
-  ``contains``, ``startsWith``, ``endsWith``, ``in``, arithmetic, ``and``/``or``/``not``.
+- ``{{= ...}}``, ``valueFrom.expression``, hook and ``retryStrategy.expression`` (expr-lang): names
+  are looked up in a nested context; member access (``.x``, ``?.x``, ``['x']``), calls, pipes
+  (``x | f(y)`` is ``f(x, y)``), closures (``filter(xs, {# > 1})`` or ``filter(xs, # > 1)``, with
+  ``.field`` for ``#.field``), list and map literals, ternary ``?:``, ``??``, ``in``/``not in``,
+  ``matches``, ``contains``, ``startsWith``, ``endsWith``, arithmetic with ``**``, and
+  ``and``/``or``/``not``. The function library is :mod:`exprfuncs`.
 
 No ``eval``: a hand-written tokenizer and a Pratt parser build a tiny AST that is evaluated lazily
-(``&&``/``||``/``?:`` only evaluate the branch they need).
+(``&&``/``||``/``?:``/``??`` only evaluate the branch they need).
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ _OPS = (
     "=~",
     "!~",
     "??",
+    "?.",
+    "**",
+    "..",
     "<",
     ">",
     "!",
@@ -63,6 +69,8 @@ _OPS = (
     ")",
     "[",
     "]",
+    "{",
+    "}",
     ",",
     "?",
     ":",
@@ -72,14 +80,16 @@ _OPS = (
     "*",
     "/",
     "%",
+    "|",
+    "#",
 )
 _LOGIC_OPS = ("&&", "||", "!", "(", ")")
 _MODE_OPS: dict[Mode, tuple[str, ...]] = {
     Mode.DEPENDS: _LOGIC_OPS,
-    Mode.WHEN: (*_LOGIC_OPS, "==", "!=", "<=", ">=", "=~", "!~", "<", ">"),
+    Mode.WHEN: (*_LOGIC_OPS, "==", "!=", "<=", ">=", "=~", "!~", "<", ">", ","),
     Mode.EXPR: _OPS,
 }
-_WHEN_WORD_STOP = set(" \t\r\n()!=<>&|'\"")
+_WHEN_WORD_STOP = set(" \t\r\n()!=<>&|'\",")
 _NUM_RE = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _NAME_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _DEPENDS_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
@@ -125,10 +135,13 @@ def tokenize(text: str, mode: Mode) -> list[Token]:
                 continue
         elif mode is Mode.EXPR:
             m = _NUM_RE.match(text, i)
-            if m and not (c == "." and tokens and tokens[-1].kind in ("name", ")")):
+            after_value = tokens and (tokens[-1].kind in ("name", "num") or tokens[-1].text in (")", "]"))
+            if m and not (c == "." and after_value) and not text.startswith("..", i):
                 num = m.group()
+                if num.endswith(".") and text.startswith(".", m.end() - 1) and text.startswith("..", m.end() - 1):
+                    num = num[:-1]  # 1..3 is a range, not 1. followed by .3
                 tokens.append(Token("num", num, float(num) if any(x in num for x in ".eE") else int(num), i))
-                i = m.end()
+                i += len(num)
                 continue
             m = _NAME_RE.match(text, i)
             if m:
@@ -170,6 +183,11 @@ class ListLit:
 
 
 @dataclass(frozen=True)
+class MapLit:
+    items: tuple[tuple[Node, Node], ...]
+
+
+@dataclass(frozen=True)
 class Name:
     name: str
 
@@ -206,6 +224,7 @@ class Ternary:
 class Member:
     obj: Node
     key: Node
+    optional: bool = False  # ?. : nil instead of an error
 
 
 @dataclass(frozen=True)
@@ -214,7 +233,14 @@ class Call:
     args: tuple[Node, ...]
 
 
-Node = Lit | ListLit | Name | Ref | Unary | Binary | Ternary | Member | Call
+@dataclass(frozen=True)
+class Closure:
+    """A predicate for ``filter``/``map``/...: ``#`` is the element, ``.x`` is ``#.x``."""
+
+    body: Node
+
+
+Node = Lit | ListLit | MapLit | Name | Ref | Unary | Binary | Ternary | Member | Call | Closure
 
 _BINARY_PREC: dict[str, int] = {
     "??": 1,
@@ -233,12 +259,35 @@ _BINARY_PREC: dict[str, int] = {
     "startsWith": 4,
     "endsWith": 4,
     "in": 4,
-    "+": 5,
-    "-": 5,
-    "*": 6,
-    "/": 6,
-    "%": 6,
+    "not in": 4,
+    "..": 5,
+    "+": 6,
+    "-": 6,
+    "*": 7,
+    "/": 7,
+    "%": 7,
+    "**": 8,
 }
+# Functions whose arguments after the first are predicates (closures).
+CLOSURE_FUNCS = frozenset(
+    {
+        "all",
+        "any",
+        "none",
+        "one",
+        "filter",
+        "map",
+        "count",
+        "find",
+        "findIndex",
+        "findLast",
+        "findLastIndex",
+        "groupBy",
+        "sortBy",
+        "sum",
+        "reduce",
+    }
+)
 DEPENDS_SELECTORS = (
     "Succeeded",
     "Failed",
@@ -258,8 +307,12 @@ class _Parser:
         self.tokens = tokenize(text, mode)
         self.i = 0
 
-    def peek(self) -> Token:
-        return self.tokens[self.i]
+    def peek(self, ahead: int = 0) -> Token:
+        return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
+
+    def at(self, text: str) -> bool:
+        tok = self.peek()
+        return tok.kind == "op" and tok.text == text
 
     def next(self) -> Token:
         tok = self.tokens[self.i]
@@ -274,10 +327,26 @@ class _Parser:
     def parse(self) -> Node:
         if self.peek().kind == "end":
             raise ExpressionError("empty expression")
-        node = self.expression(0)
+        node = self.pipeline()
         tok = self.peek()
         if tok.kind != "end":
             raise ExpressionError(f"unexpected {tok.text!r} at column {tok.pos + 1}")
+        return node
+
+    def pipeline(self) -> Node:
+        """``x | f(a)`` is ``f(x, a)``; pipes bind loosest."""
+        node = self.expression(0)
+        while self.mode is Mode.EXPR and self.at("|"):
+            self.next()
+            tok = self.next()
+            if tok.kind != "name":
+                raise ExpressionError(f"expected a function after '|' at column {tok.pos + 1}")
+            func = tok.text
+            while self.at(".") and self.peek(1).kind == "name":  # sprig.upper
+                self.next()
+                func += "." + self.next().text
+            call = self.call(func, first=node) if self.at("(") else Call(func, (node,))
+            node = call
         return node
 
     def _binary_op(self) -> str | None:
@@ -286,6 +355,12 @@ class _Parser:
             return tok.text
         if self.mode is Mode.EXPR and tok.kind == "name" and tok.text in _BINARY_PREC:
             return tok.text
+        if self.mode is Mode.EXPR and tok.kind == "op" and tok.text == "!":
+            nxt = self.peek(1)
+            if nxt.kind == "name" and nxt.text == "in":
+                return "not in"
+        if self.mode is Mode.WHEN and tok.kind == "word" and tok.text in ("in", "IN"):
+            return "in"
         return None
 
     def expression(self, min_prec: int) -> Node:
@@ -293,8 +368,7 @@ class _Parser:
         while True:
             op = self._binary_op()
             if op is None:
-                tok = self.peek()
-                if self.mode is Mode.EXPR and min_prec == 0 and tok.kind == "op" and tok.text == "?":
+                if self.mode is Mode.EXPR and min_prec == 0 and self.at("?"):
                     self.next()
                     then = self.expression(0)
                     self.expect(":")
@@ -303,11 +377,28 @@ class _Parser:
                     continue
                 return left
             prec = _BINARY_PREC[op]
-            if prec <= min_prec:
+            if prec <= min_prec and not (op == "**" and prec == min_prec):
                 return left
             self.next()
-            right = self.expression(prec)
+            if op == "not in":
+                self.next()
+            if op == "in" and self.mode is Mode.WHEN:
+                right = self.when_list()
+            else:
+                right = self.expression(prec if op != "**" else prec - 1)
             left = Binary(op, left, right)
+
+    def when_list(self) -> Node:
+        """govaluate's ``(a, b, c)`` after ``in``."""
+        self.expect("(")
+        items: list[Node] = []
+        while not self.at(")"):
+            items.append(self.expression(0))
+            if not self.at(","):
+                break
+            self.next()
+        self.expect(")")
+        return ListLit(tuple(items))
 
     def unary(self) -> Node:
         tok = self.peek()
@@ -322,20 +413,38 @@ class _Parser:
     def primary(self) -> Node:
         tok = self.next()
         if tok.kind == "op" and tok.text == "(":
-            node = self.expression(0)
+            node = self.pipeline() if self.mode is Mode.EXPR else self.expression(0)
             self.expect(")")
             return node
         if tok.kind == "str":
             return Lit(tok.value)
-        if tok.kind == "op" and tok.text == "[" and self.mode is Mode.EXPR:
-            items: list[Node] = []
-            while not (self.peek().kind == "op" and self.peek().text == "]"):
-                items.append(self.expression(0))
-                if not (self.peek().kind == "op" and self.peek().text == ","):
-                    break
-                self.next()
-            self.expect("]")
-            return ListLit(tuple(items))
+        if self.mode is Mode.EXPR and tok.kind == "op":
+            if tok.text == "[":
+                items: list[Node] = []
+                while not self.at("]"):
+                    items.append(self.pipeline())
+                    if not self.at(","):
+                        break
+                    self.next()
+                self.expect("]")
+                return ListLit(tuple(items))
+            if tok.text == "{":
+                pairs: list[tuple[Node, Node]] = []
+                while not self.at("}"):
+                    key_tok = self.next()
+                    if key_tok.kind not in ("name", "str", "num"):
+                        raise ExpressionError(f"expected a map key at column {key_tok.pos + 1}")
+                    self.expect(":")
+                    pairs.append((Lit(key_tok.value), self.pipeline()))
+                    if not self.at(","):
+                        break
+                    self.next()
+                self.expect("}")
+                return MapLit(tuple(pairs))
+            if tok.text == "#":
+                return Name("#")
+            if tok.text == "." and self.peek().kind == "name":  # .field inside a closure
+                return Member(Name("#"), Lit(self.next().text))
         if tok.kind == "num":
             return Lit(tok.value)
         if tok.kind == "word":
@@ -352,41 +461,53 @@ class _Parser:
                 return Lit(tok.text == "true")
             if tok.text in ("nil", "null"):
                 return Lit(None)
-            if self.peek().kind == "op" and self.peek().text == "(":
+            if self.at("("):
                 return self.call(tok.text)
             return Name(tok.text)
         raise ExpressionError(f"unexpected {tok.text or 'end of expression'!r} at column {tok.pos + 1}")
 
-    def call(self, func: str) -> Node:
+    def call(self, func: str, first: Node | None = None) -> Node:
         self.expect("(")
-        args: list[Node] = []
-        if not (self.peek().kind == "op" and self.peek().text == ")"):
+        args: list[Node] = [first] if first is not None else []
+        closure = func in CLOSURE_FUNCS
+        if not self.at(")"):
             while True:
-                args.append(self.expression(0))
-                if self.peek().kind == "op" and self.peek().text == ",":
+                if closure and args:
+                    args.append(self.closure())
+                else:
+                    args.append(self.pipeline())
+                if self.at(","):
                     self.next()
                     continue
                 break
         self.expect(")")
         return Call(func, tuple(args))
 
+    def closure(self) -> Node:
+        if self.at("{"):
+            self.next()
+            body = self.pipeline()
+            self.expect("}")
+            return Closure(body)
+        return Closure(self.pipeline())
+
     def postfix(self, node: Node) -> Node:
         if self.mode is not Mode.EXPR:
             return node
         while True:
             tok = self.peek()
-            if tok.kind == "op" and tok.text == ".":
+            if tok.kind == "op" and tok.text in (".", "?."):
                 self.next()
                 name = self.next()
                 if name.kind != "name":
                     raise ExpressionError(f"expected a name after '.' at column {name.pos + 1}")
-                if self.peek().kind == "op" and self.peek().text == "(" and isinstance(node, Name):
+                if self.at("(") and isinstance(node, Name):
                     node = self.call(f"{node.name}.{name.text}")  # sprig.trim(...), strings.X(...)
                 else:
-                    node = Member(node, Lit(name.text))
+                    node = Member(node, Lit(name.text), tok.text == "?.")
             elif tok.kind == "op" and tok.text == "[":
                 self.next()
-                key = self.expression(0)
+                key = self.pipeline()
                 self.expect("]")
                 node = Member(node, key)
             else:
@@ -423,9 +544,12 @@ def _num(value: Any) -> float | None:
     return None
 
 
-def _compare(op: str, left: Any, right: Any, mode: Mode) -> bool:
+def _compare(op: str, left: Any, right: Any) -> bool:
     if op in ("=~", "!~", "matches"):
-        found = re.search(str(right), str(left)) is not None
+        try:
+            found = re.search(str(right), str(left)) is not None
+        except re.error as exc:
+            raise ExpressionError(f"bad regular expression {right!r}: {exc}") from None
         return found if op != "!~" else not found
     ln, rn = _num(left), _num(right)
     if ln is not None and rn is not None:
@@ -443,20 +567,28 @@ def _compare(op: str, left: Any, right: Any, mode: Mode) -> bool:
 def _arith(op: str, left: Any, right: Any) -> Any:
     if op == "+" and isinstance(left, str) and isinstance(right, str):
         return left + right
+    if op == "+" and isinstance(left, list) and isinstance(right, list):
+        return left + right
     ln, rn = _num(left), _num(right)
     if ln is None or rn is None:
         raise ExpressionError(f"cannot compute {left!r} {op} {right!r}")
-    if op == "+":
-        result = ln + rn
-    elif op == "-":
-        result = ln - rn
-    elif op == "*":
-        result = ln * rn
-    elif op == "/":
-        return ln / rn
-    else:
-        result = math.fmod(ln, rn)
     both_int = isinstance(left, int) and isinstance(right, int)
+    if op == "..":
+        if not both_int:
+            raise ExpressionError(f"a range needs integers, got {left!r}..{right!r}")
+        return list(range(int(ln), int(rn) + 1))
+    if op == "/":
+        if rn == 0:
+            raise ExpressionError("division by zero")
+        return ln / rn
+    if op == "**":
+        return ln**rn
+    if op == "%":
+        if rn == 0:
+            raise ExpressionError("integer divide by zero")
+        result = math.fmod(ln, rn)
+    else:
+        result = {"+": ln + rn, "-": ln - rn, "*": ln * rn}[op]
     return int(result) if both_int else result
 
 
@@ -464,27 +596,6 @@ def _truthy(value: Any, text: str) -> bool:
     if isinstance(value, bool):
         return value
     raise ExpressionError(f"expected a boolean, got {value!r}")
-
-
-def jsonpath(document: Any, path: str) -> Any:
-    """The JSONPath subset Argo examples use: ``$``, ``.key``, ``['key']``, ``[index]``."""
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except json.JSONDecodeError as exc:
-            raise ExpressionError(f"jsonpath: not JSON: {exc}") from None
-    if not path.startswith("$"):
-        raise ExpressionError(f"jsonpath {path!r} must start with '$'")
-    value = document
-    for m in re.finditer(r"\.([A-Za-z0-9_\-]+)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]", path[1:]):
-        key: Any = m.group(1) or m.group(3) or m.group(4)
-        if m.group(2) is not None:
-            key = int(m.group(2))
-        try:
-            value = value[key]
-        except (KeyError, IndexError, TypeError):
-            raise ExpressionError(f"jsonpath {path!r}: no {key!r}") from None
-    return value
 
 
 def to_text(value: Any) -> str:
@@ -502,60 +613,6 @@ def to_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _as_int(value: Any) -> int:
-    try:
-        return int(float(value)) if not isinstance(value, int) else value
-    except (TypeError, ValueError):
-        raise ExpressionError(f"asInt: {value!r} is not a number") from None
-
-
-def _as_float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ExpressionError(f"asFloat: {value!r} is not a number") from None
-
-
-def _from_json(value: Any) -> Any:
-    try:
-        return json.loads(value)
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise ExpressionError(f"fromJSON: {exc}") from None
-
-
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "jsonpath": jsonpath,
-    "asInt": _as_int,
-    "asFloat": _as_float,
-    "int": _as_int,
-    "float": _as_float,
-    "string": to_text,
-    "toJson": lambda v: json.dumps(v, separators=(",", ":")),
-    "toJSON": lambda v: json.dumps(v, separators=(",", ":")),
-    "fromJson": _from_json,
-    "fromJSON": _from_json,
-    "len": len,
-    "lower": lambda s: str(s).lower(),
-    "upper": lambda s: str(s).upper(),
-    "trim": lambda s: str(s).strip(),
-    "sprig.trim": lambda s: str(s).strip(),
-    "sprig.upper": lambda s: str(s).upper(),
-    "sprig.lower": lambda s: str(s).lower(),
-    "sprig.toString": to_text,
-    "sprig.int": _as_int,
-    "sprig.atoi": _as_int,
-    "sprig.float64": _as_float,
-    "sprig.add": lambda a, b: _as_int(a) + _as_int(b),
-    "sprig.sub": lambda a, b: _as_int(a) - _as_int(b),
-    "sprig.default": lambda d, v: v if v not in (None, "", 0, False) else d,
-    "sprig.empty": lambda v: v in (None, "", 0, False, [], {}),
-    "sprig.contains": lambda sub, s: str(sub) in str(s),
-    "sprig.replace": lambda old, new, s: str(s).replace(str(old), str(new)),
-    "sprig.splitList": lambda sep, s: str(s).split(str(sep)),
-    "sprig.join": lambda sep, items: str(sep).join(to_text(i) for i in items),
-}
-
-
 class Evaluator:
     """Evaluates a parsed expression. ``context`` resolves names (EXPR mode); ``refs`` resolves
     DAG task references (DEPENDS mode)."""
@@ -569,45 +626,98 @@ class Evaluator:
         self.mode = mode
         self.context: Mapping[str, Any] = context or {}
         self.refs = refs
+        self.element: list[Any] = []  # the closure element stack (``#``)
 
     def eval(self, node: Node) -> Any:
         if isinstance(node, Lit):
             return node.value
         if isinstance(node, ListLit):
             return [self.eval(item) for item in node.items]
+        if isinstance(node, MapLit):
+            return {to_text(self.eval(k)): self.eval(v) for k, v in node.items}
         if isinstance(node, Ref):
             if self.refs is None:
                 raise ExpressionError("task references are only valid in depends")
             return self.refs(node.task, node.selector)
         if isinstance(node, Name):
+            if node.name == "#":
+                if not self.element:
+                    raise ExpressionError("'#' outside a closure")
+                return self.element[-1]
             if node.name not in self.context:
                 raise ExpressionError(f"unknown name {node.name!r}")
             return self.context[node.name]
         if isinstance(node, Member):
-            obj = self.eval(node.obj)
-            key = self.eval(node.key)
-            try:
-                if isinstance(obj, list):
-                    return obj[int(key)]
-                return obj[key]
-            except (KeyError, IndexError, TypeError, ValueError):
-                raise ExpressionError(f"no member {key!r}") from None
+            return self._member(node)
         if isinstance(node, Unary):
             value = self.eval(node.operand)
             if node.op == "!":
                 return not _truthy(value, "!")
-            number = _num(value)
-            if number is None:
+            if _num(value) is None:
                 raise ExpressionError(f"cannot negate {value!r}")
             return -value if node.op == "-" else value
         if isinstance(node, Ternary):
             return self.eval(node.then) if _truthy(self.eval(node.cond), "?") else self.eval(node.other)
         if isinstance(node, Call):
-            func = FUNCTIONS.get(node.func)
-            if func is None:
-                raise ExpressionError(f"unknown function {node.func!r}")
-            return func(*(self.eval(a) for a in node.args))
+            return self._call(node)
+        if isinstance(node, Closure):
+            raise ExpressionError("a closure is only valid as a predicate argument")
         return self._binary(node)
+
+    def _member(self, node: Member) -> Any:
+        obj = self.eval(node.obj)
+        key = self.eval(node.key)
+        if obj is None and node.optional:
+            return None
+        try:
+            if isinstance(obj, list | str) and not isinstance(key, bool):
+                return obj[int(key)]
+            if isinstance(obj, Mapping):
+                if key not in obj:
+                    if node.optional:
+                        return None
+                    raise KeyError(key)
+                return obj[key]
+        except (KeyError, IndexError, TypeError, ValueError):
+            pass
+        raise ExpressionError(f"no member {key!r}")
+
+    def predicate(self, closure: Node) -> Callable[[Any], Any]:
+        body = closure.body if isinstance(closure, Closure) else closure
+
+        def run(element: Any) -> Any:
+            self.element.append(element)
+            try:
+                return self.eval(body)
+            finally:
+                self.element.pop()
+
+        return run
+
+    def _call(self, node: Call) -> Any:
+        from kaic.executor.exprfuncs import CLOSURE_FUNCTIONS, FUNCTIONS
+
+        if node.func in CLOSURE_FUNCTIONS and node.func in CLOSURE_FUNCS:
+            if not node.args:
+                raise ExpressionError(f"{node.func}() needs arguments")
+            collection = self.eval(node.args[0])
+            preds = [self.predicate(a) for a in node.args[1:]]
+            try:
+                return CLOSURE_FUNCTIONS[node.func](collection, *preds)
+            except ExpressionError:
+                raise
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+                raise ExpressionError(f"{node.func}: {exc}") from None
+        func = FUNCTIONS.get(node.func)
+        if func is None:
+            raise ExpressionError(f"unknown function {node.func!r}")
+        args = [self.eval(a) for a in node.args]
+        try:
+            return func(*args)
+        except ExpressionError as exc:
+            raise ExpressionError(f"{node.func}: {exc}") from None
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError, OverflowError) as exc:
+            raise ExpressionError(f"{node.func}: {exc}") from None
 
     def _binary(self, node: Binary) -> Any:
         op = node.op
@@ -622,7 +732,7 @@ class Evaluator:
                 left = None
             return left if left is not None else self.eval(node.right)
         left, right = self.eval(node.left), self.eval(node.right)
-        if op in ("+", "-", "*", "/", "%"):
+        if op in ("+", "-", "*", "/", "%", "**", ".."):
             return _arith(op, left, right)
         if op == "contains":
             return str(right) in str(left) if isinstance(left, str) else right in left
@@ -630,9 +740,20 @@ class Evaluator:
             return str(left).startswith(str(right))
         if op == "endsWith":
             return str(left).endswith(str(right))
-        if op == "in":
-            return left in right
-        return _compare(op, left, right, self.mode)
+        if op in ("in", "not in"):
+            found = _contains(right, left)
+            return found if op == "in" else not found
+        return _compare(op, left, right)
+
+
+def _contains(collection: Any, value: Any) -> bool:
+    if isinstance(collection, Mapping):
+        return value in collection
+    if isinstance(collection, str):
+        return str(value) in collection
+    if isinstance(collection, list | tuple):
+        return any(_compare("==", value, item) for item in collection)
+    raise ExpressionError(f"'in' needs a list or map, got {collection!r}")
 
 
 # ---------------------------------------------------------------------------------------------- entry points
@@ -657,6 +778,8 @@ def evaluate_expr(text: str, context: Mapping[str, Any]) -> Any:
         return Evaluator(Mode.EXPR, context).eval(node)
     except ExpressionError as exc:
         raise ExpressionError(f"expression {text.strip()!r}: {exc}") from None
+    except RecursionError:
+        raise ExpressionError(f"expression {text.strip()!r}: too deeply nested") from None
 
 
 def parse_depends(text: str) -> Node:
@@ -682,3 +805,4 @@ def depends_refs(node: Node) -> list[Ref]:
 
 def evaluate_depends(node: Node, refs: Callable[[str, str], bool]) -> bool:
     return bool(Evaluator(Mode.DEPENDS, refs=refs).eval(node))
+

@@ -23,7 +23,7 @@ from kaic.executor.loops import LoopError, parse_duration
 from kaic.executor.templating import TAG_RE, tags
 from kaic.safeload import load_yaml_all, read_text
 
-TEMPLATE_KINDS = ("container", "script", "steps", "dag", "suspend")
+TEMPLATE_KINDS = ("container", "script", "containerSet", "steps", "dag", "suspend")
 RETRY_POLICIES = ("Always", "OnFailure", "OnError", "OnTransientError")
 ACCEPTED_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate")
 
@@ -50,6 +50,10 @@ class Template:
     kind: str  # one of TEMPLATE_KINDS
     spec: dict[str, Any]
     path: str  # "spec.templates[name]", for messages
+
+    @property
+    def is_pod(self) -> bool:
+        return self.kind in ("container", "script", "containerSet")
 
     def body(self) -> dict[str, Any]:
         value = self.spec[self.kind]
@@ -237,6 +241,8 @@ class _Validator:
         on_exit = spec.get("onExit")
         if on_exit is not None and on_exit not in self.templates:
             self.add("spec.onExit", f"unknown template {on_exit!r}")
+        self.hooks(spec.get("hooks"), "spec.hooks", set(), "steps")
+        self.retry_strategy(spec.get("retryStrategy"), "spec.retryStrategy")
         for key in ("parallelism", "activeDeadlineSeconds"):
             self._positive_int(spec.get(key), f"spec.{key}")
         for t in self.templates.values():
@@ -289,21 +295,27 @@ class _Validator:
                             f"{path}.nodeSelector.{key}",
                             "cannot be evaluated locally (known: " + ", ".join(sorted(LOCAL_NODE_LABELS)) + ")",
                         )
-        retry = spec.get("retryStrategy")
+        self.retry_strategy(spec.get("retryStrategy"), f"{path}.retryStrategy")
+        self._body(t)
+
+    def retry_strategy(self, retry: Any, path: str) -> None:
         if isinstance(retry, dict):
             policy = retry.get("retryPolicy")
             if policy is not None and policy not in RETRY_POLICIES:
                 self.add(
-                    f"{path}.retryStrategy.retryPolicy",
+                    f"{path}.retryPolicy",
                     f"{policy!r} is not one of {', '.join(RETRY_POLICIES)}",
                 )
-            self._positive_int(retry.get("limit"), f"{path}.retryStrategy.limit")
+            self._positive_int(retry.get("limit"), f"{path}.limit")
             backoff = retry.get("backoff") or {}
             for key in ("duration", "maxDuration", "cap"):
-                self._duration(backoff.get(key), f"{path}.retryStrategy.backoff.{key}")
+                self._duration(backoff.get(key), f"{path}.backoff.{key}")
             expr = retry.get("expression")
             if isinstance(expr, str):
-                self._syntax(expr, Mode.EXPR, f"{path}.retryStrategy.expression")
+                self._syntax(expr, Mode.EXPR, f"{path}.expression")
+
+    def _body(self, t: Template) -> None:
+        spec, path = t.spec, t.path
         for i, p in enumerate((spec.get("outputs") or {}).get("parameters") or []):
             vf = p.get("valueFrom") or {}
             ppath = f"{path}.outputs.parameters[{p.get('name', i)}]"
@@ -316,9 +328,22 @@ class _Validator:
         for group in ("inputs", "outputs"):
             for a in (spec.get(group) or {}).get("artifacts") or []:
                 apath = f"{path}.{group}.artifacts[{a.get('name')}]"
-                if not a.get("path") and t.kind in ("container", "script"):
+                if not a.get("path") and t.is_pod:
                     self.add(f"{apath}.path", "required")
-        if t.kind in ("container", "script"):
+        if t.kind == "containerSet":
+            for c in (spec.get("containerSet") or {}).get("containers") or []:
+                cpath = f"{path}.containerSet.containers[{c.get('name')}]"
+                if not c.get("command"):
+                    self.add(f"{cpath}.command", "required locally (the image's entrypoint is unknown)")
+            names = [c.get("name") for c in (spec.get("containerSet") or {}).get("containers") or []]
+            if not names:
+                self.add(f"{path}.containerSet.containers", "a containerSet needs at least one container")
+            for c in (spec.get("containerSet") or {}).get("containers") or []:
+                for d in c.get("dependencies") or []:
+                    if d not in names:
+                        where = f"{path}.containerSet.containers[{c.get('name')}].dependencies"
+                        self.add(where, f"unknown container {d!r}")
+        elif t.kind in ("container", "script"):
             body = spec[t.kind]
             if not body.get("command") and t.schedulable:
                 self.add(f"{path}.{t.kind}.command", "required locally (the image's entrypoint is unknown)")
@@ -333,9 +358,11 @@ class _Validator:
                 if "value" not in e and not refs:
                     self.add(where, "needs a plain value")
                 elif any(not (isinstance(r, dict) and r.get("optional") is True) for r in refs):
-                    self.add(f"{where}.valueFrom",
-                             "only optional Secret/ConfigMap references run locally (set optional: true; "
-                             "the value then comes from this machine's environment)")
+                    self.add(
+                        f"{where}.valueFrom",
+                        "only optional Secret/ConfigMap references run locally (set optional: true; "
+                        "the value then comes from this machine's environment)",
+                    )
         elif t.kind == "suspend":
             duration = (spec.get("suspend") or {}).get("duration")
             if duration in (None, ""):
@@ -405,13 +432,26 @@ class _Validator:
         when = item.get("when")
         if isinstance(when, str):
             self._syntax(when, Mode.WHEN, f"{path}.when")
-        hooks = item.get("hooks") or {}
-        exit_hook = hooks.get("exit") if isinstance(hooks, dict) else None
-        if isinstance(exit_hook, dict):
-            self.call(exit_hook, f"{path}.hooks.exit", local_names, prefix)
+        self.hooks(item.get("hooks"), f"{path}.hooks", local_names, prefix)
         on_exit = item.get("onExit")
         if on_exit is not None and on_exit not in self.templates:
             self.add(f"{path}.onExit", f"unknown template {on_exit!r}")
+
+    def hooks(self, hooks: Any, path: str, local_names: set[str], prefix: str) -> None:
+        """``hooks.exit`` and expression hooks (any other name, which needs an ``expression``)."""
+        if not isinstance(hooks, dict):
+            return
+        for name, hook in hooks.items():
+            if not isinstance(hook, dict):
+                self.add(f"{path}.{name}", "expected a map")
+                continue
+            hpath = f"{path}.{name}"
+            self.call(hook, hpath, local_names, prefix)
+            expr = hook.get("expression")
+            if name != "exit" and not expr:
+                self.add(f"{hpath}.expression", "required for a hook other than exit")
+            if isinstance(expr, str) and expr:
+                self._syntax(expr, Mode.EXPR, f"{hpath}.expression")
 
     def steps(self, t: Template) -> None:
         groups = t.spec["steps"]

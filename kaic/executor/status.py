@@ -57,6 +57,8 @@ class NodeStatus:
     exit_code: str | None = None
     artifacts: list[dict[str, str]] = field(default_factory=list)
     inputs: list[dict[str, str]] = field(default_factory=list)
+    memoization: dict[str, Any] | None = None  # memoizationStatus: hit, key, cacheName
+    outbound_nodes: list[str] = field(default_factory=list)  # Steps/DAG: the nodes that end it
     started_mono: float = 0.0
     finished_mono: float = 0.0
 
@@ -97,6 +99,10 @@ class NodeStatus:
             d["inputs"] = {"parameters": self.inputs}
         if outputs:
             d["outputs"] = outputs
+        if self.memoization is not None:
+            d["memoizationStatus"] = self.memoization
+        if self.outbound_nodes:
+            d["outboundNodes"] = list(self.outbound_nodes)
         return d
 
     @classmethod
@@ -153,6 +159,13 @@ class StatusBook:
                 parent.children.append(node.id)
         self._changed(node)
         return node
+
+    def link(self, node: NodeStatus, parent: NodeStatus) -> None:
+        """Make ``node`` a child of one more ``parent``."""
+        with self._lock:
+            if node.id not in parent.children:
+                parent.children.append(node.id)
+        self._changed(parent)
 
     def set_phase(self, node: NodeStatus, phase: str, message: str | None = None) -> None:
         with self._lock:

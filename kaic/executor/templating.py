@@ -17,6 +17,13 @@ from kaic.executor.expressions import ExpressionError, evaluate_expr, to_text
 
 TAG_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
+# The scope value of an "absent optional": an output of a Skipped or Omitted producer that declared
+# no ``valueFrom.default`` (Argo keeps it as nil). ``{{name}}`` of it is an error, an expression sees
+# nil (so ``??`` applies), and an argument that is exactly ``{{name}}`` is dropped so that the
+# consumer's input default applies (Argo's markAbsentOptionalArgs).
+ABSENT = "\x00absent-optional\x00"
+ABSENT_MESSAGE = "output is an absent optional (skipped/omitted node with no default)"
+
 
 class UnresolvedError(ValueError):
     """A ``{{name}}`` whose name is not in scope, or a ``{{= }}`` expression that failed."""
@@ -45,11 +52,14 @@ def nested(scope: Mapping[str, str]) -> dict[str, Any]:
                 node[part] = child
             node = child
         if not isinstance(node.get(parts[-1]), dict):
-            node[parts[-1]] = scope[key]
+            value = scope[key]
+            node[parts[-1]] = None if value == ABSENT else value
     return root
 
 
-def substitute(text: str, scope: Mapping[str, str]) -> str:
+def substitute(text: str, scope: Mapping[str, str], strict: bool = True) -> str:
+    """Replace every ``{{...}}``; ``strict=False`` leaves a tag whose name is unknown as it is
+    (Argo does so for exit-hook arguments)."""
     if "{{" not in text:
         return text
     context: dict[str, Any] | None = None
@@ -65,11 +75,22 @@ def substitute(text: str, scope: Mapping[str, str]) -> str:
             except ExpressionError as exc:
                 raise UnresolvedError(f"{{{{{inner}}}}}: {exc}") from None
         try:
-            return scope[inner]
+            value = scope[inner]
         except KeyError:
+            if not strict:
+                return m.group(0)
             raise UnresolvedError(f"unable to resolve {{{{{inner}}}}}") from None
+        if value == ABSENT:
+            raise UnresolvedError(f"unable to substitute {{{{{inner}}}}}: {ABSENT_MESSAGE}")
+        return value
 
     return TAG_RE.sub(replace, text)
+
+
+def absent_ref(text: str, scope: Mapping[str, str]) -> bool:
+    """Whether ``text`` is exactly one ``{{name}}`` whose value is an absent optional."""
+    m = TAG_RE.fullmatch(text.strip())
+    return bool(m) and scope.get(m.group(1).strip()) == ABSENT if m else False
 
 
 def substitute_any(value: Any, scope: Mapping[str, str]) -> Any:

@@ -85,6 +85,9 @@ class Endpoints(_Model):
 
 class Probes(_Model):
     active: bool = False  # create pods to probe accelerators (cluster only)
+    operator_webhook: bool = False  # robust_controller: an invalid CR rejected, a valid one reconciled (Kueue)
+    dra_claims: bool = False  # dra_support/secure_accelerator_access through a DRA ResourceClaim
+    dra_device_class: str | None = None  # the DeviceClass the DRA probes claim from
     gang_scheduling: bool = False
     gang_queue: str | None = None  # Kueue LocalQueue name
     gang_observe_s: float = Field(30, gt=0)  # how long an over-sized gang is watched for a Running pod
@@ -111,6 +114,21 @@ class Serving(_Model):
     metrics_collect_timeout_s: float = Field(120, gt=0)  # a scrape interval or two
 
 
+class Submission(_Model):
+    """PRODUCT.yaml metadata kaic fills where the template has a placeholder (`--platform-version` wins)."""
+
+    platform_name: str | None = None
+    platform_version: str | None = None  # the product's version, not Kubernetes'
+    vendor_name: str | None = None  # exactly as in the CNCF landscape's member list
+    website_url: str | None = None
+    repo_url: str | None = None
+    documentation_url: str | None = None
+    product_logo_url: str | None = None
+    description: str | None = None
+    contact_email_address: str | None = None
+    k8s_conformance_url: str | None = None  # https://github.com/cncf/k8s-conformance/tree/master/v1.xx/product
+
+
 class Profile(_Model):
     name: str
     description: str = ""
@@ -125,6 +143,20 @@ class Profile(_Model):
     training: Training = Training()
     serving: Serving = Serving()
     thresholds: tuple[Threshold, ...] = ()
+    # conditional CNCF requirement id -> why its context does not apply here (PRODUCT.yaml: N/A + notes)
+    not_applicable: dict[str, str] = Field(default_factory=dict)
+    submission: Submission = Submission()
+
+    @field_validator("not_applicable")
+    @classmethod
+    def _conditional_only(cls, v: dict[str, str]) -> dict[str, str]:
+        from kaic.catalog.evidence import justification_problem
+
+        for rid, why in v.items():
+            problem = justification_problem(rid, why)
+            if problem:
+                raise ValueError(f"not_applicable.{rid}: {problem}")
+        return v
 
     @property
     def is_local(self) -> bool:

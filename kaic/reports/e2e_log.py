@@ -17,7 +17,7 @@ MARKS = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.SKIPPED: "SKIP", S
 def summary_line(report: Report) -> str:
     c = report.counts
     return (f"kaic run {report.info.run_id}: {c['passed']} passed, {c['failed']} failed, "
-            f"{c['skipped']} skipped, {c['error']} errors; run status: {report.status.value}")
+            f"{c['skipped']} skipped, {c['error']} errors; run status: {report.headline}")
 
 
 def render(report: Report) -> str:

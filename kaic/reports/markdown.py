@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kaic.reports.model import Report, failed_first, fmt_value, meta_pairs
+from kaic.reports.model import CheckLine, Report, check_lines, fmt_value, meta_pairs
 from kaic.results import ResultRow, Status
 
 FILENAME = "summary.md"
@@ -21,9 +21,17 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str
     return lines
 
 
-def _check(r: ResultRow) -> tuple[str, ...]:
-    return (ICONS[r.status], r.level.value, r.step, f"`{r.name}`", r.requirement_id or "", fmt_value(r),
-            r.message)
+def _check(line: CheckLine) -> tuple[str, ...]:
+    r = line.first
+    name = f"`{r.check_id}` (folded, below)" if line.folded else f"`{r.name}`"
+    return (ICONS[line.status], r.level.value, r.step, name, r.requirement_id or "",
+            "" if line.folded else fmt_value(r), line.summary)
+
+
+def _sub_table(line: CheckLine) -> list[str]:
+    rows: list[ResultRow] = sorted(line.rows, key=lambda r: r.status is not Status.FAILED)
+    return ["", f"### `{line.first.check_id}` ({line.summary})", "",
+            *_table(("status", "message"), [(ICONS[r.status], r.message) for r in rows])]
 
 
 def render(report: Report) -> str:
@@ -31,8 +39,9 @@ def render(report: Report) -> str:
     out = [
         f"# kaic conformance report: {i.run_id}",
         "",
-        f"**Run status: {report.status.value.upper()}** — {c['passed']} passed, {c['failed']} failed, "
-        f"{c['skipped']} skipped, {c['error']} errors (skips are not failures).",
+        f"**Run status: {report.headline.upper()}** — {c['passed']} passed, {c['failed']} failed, "
+        f"{c['skipped']} skipped, {c['error']} errors (skips are not failures); "
+        f"CNCF v{report.k8s_version}: {report.cncf_verdict}.",
         "",
         *_table(("", ""), meta_pairs(report)),
         "",
@@ -45,8 +54,11 @@ def render(report: Report) -> str:
         ]),
     ]
     header = ("status", "level", "step", "check", "requirement", "value", "message")
-    checks = [_check(r) for r in failed_first(report.rows)]
-    out += ["", "## Checks (failed first)", "", *_table(header, checks)]
+    lines = check_lines(report.rows)
+    out += ["", "## Checks (failed first)", "", *_table(header, [_check(ln) for ln in lines])]
+    for ln in lines:
+        if ln.folded:
+            out += _sub_table(ln)
     metrics = report.metric_rows
     if metrics:
         out += ["", "## Metrics", "", *_table(("step", "metric", "value", "threshold", "status"), [

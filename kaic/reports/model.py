@@ -1,35 +1,27 @@
 """What every report renders: a run's rows, its metadata and a verdict per CNCF requirement.
 
-Pure: rows in, an immutable `Report` out. The verdict rule (also the PRODUCT.yaml rule, see
-docs/reports.md) is deliberately strict, so that no report claims more than kaic observed:
-
-- a check for the requirement failed: FAILED, or PARTIAL when another of its checks passed;
-- else one errored: ERROR (kaic could not tell);
-- else a READ or ACTIVE check passed: VERIFIED;
-- else (only skips, attestation-only or measure rows): UNVERIFIED; no row at all: NOT_CHECKED.
+Pure: rows in, an immutable `Report` out. The verdict per requirement is the evidence rule of
+`kaic.catalog.evidence` (also the PRODUCT.yaml rule, see docs/reports.md): Implemented only from observed
+behaviour; objects alone are `unverified`; absence or an observed failure is `failed`; N/A only from the
+profile. Levels are re-derived at the version the report judges against, so a run re-judged at 1.36 no
+longer counts `dra_support`, which 1.36 dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
 
 from kaic import catalog
-from kaic.catalog import Probe, Requirement
+from kaic.catalog import Requirement
+from kaic.catalog.evidence import Verdict, proves
+from kaic.catalog.evidence import verdict as evidence_verdict
 from kaic.results import Level, ResultRow, Status, counts, run_status
 
-VERIFYING_PROBES = (Probe.READ, Probe.ACTIVE)  # an attestation or a bare figure proves no requirement
+__all__ = ["NO_CNCF_VERDICT", "Report", "RequirementSummary", "RunInfo", "Verdict", "summarize", "verdict_of"]
 
-
-class Verdict(StrEnum):
-    VERIFIED = "verified"
-    PARTIAL = "partial"
-    FAILED = "failed"
-    ERROR = "error"
-    UNVERIFIED = "unverified"
-    NOT_CHECKED = "not checked"
+NO_CNCF_VERDICT = "no CNCF verdict"
 
 
 @dataclass(frozen=True)
@@ -64,21 +56,11 @@ class RunInfo:
 
 
 def _verifies(row: ResultRow) -> bool:
-    spec = catalog.CHECKS.get(row.check_id)
-    return row.status is Status.PASSED and spec is not None and spec.probe in VERIFYING_PROBES
+    return proves(catalog.CHECKS.get(row.check_id), row.status)
 
 
 def verdict_of(rows: Sequence[ResultRow]) -> Verdict:
-    if not rows:
-        return Verdict.NOT_CHECKED
-    statuses = {r.status for r in rows}
-    if Status.FAILED in statuses:
-        return Verdict.PARTIAL if any(_verifies(r) for r in rows) else Verdict.FAILED
-    if Status.ERROR in statuses:
-        return Verdict.ERROR
-    if any(_verifies(r) for r in rows):
-        return Verdict.VERIFIED
-    return Verdict.UNVERIFIED
+    return evidence_verdict(rows, catalog.CHECKS)
 
 
 @dataclass(frozen=True)
@@ -97,7 +79,7 @@ class RequirementSummary:
 
     @property
     def verifying(self) -> list[ResultRow]:
-        """Passed rows that prove something (READ/ACTIVE probes): the evidence a draft may cite."""
+        """Passed rows that prove the requirement (kaic.catalog.evidence.proves): what a draft may cite."""
         return [r for r in self.rows if _verifies(r)]
 
 
@@ -121,8 +103,8 @@ class Report:
 
     @staticmethod
     def build(rows: Sequence[ResultRow], k8s_version: str) -> Report:
-        # stable sort: rows within a step keep their order
-        ordered = tuple(sorted(rows, key=lambda r: _step_rank(r.step)))
+        # stable sort: rows within a step keep their order; CNCF levels re-derived at the judged version
+        ordered = tuple(sorted((relevel(r, k8s_version) for r in rows), key=lambda r: _step_rank(r.step)))
         return Report(
             info=RunInfo.from_rows(ordered), rows=ordered, k8s_version=k8s_version,
             requirements=summarize(ordered, k8s_version), status=run_status(ordered), counts=counts(ordered),
@@ -134,8 +116,39 @@ class Report:
         return tuple(s for s in self.requirements if s.level is not None)
 
     @property
+    def cncf_verdict(self) -> str:
+        """The CNCF line: 'conformant' only when every listed MUST is verified (or N/A); 'not conformant' when
+        one failed; 'no CNCF verdict' when no MUST could be judged at all (a local run); else incomplete."""
+        musts = [s for s in self.listed if s.level is Level.MUST]
+        judged = [s for s in musts if s.verdict in (Verdict.VERIFIED, Verdict.PARTIAL, Verdict.FAILED,
+                                                      Verdict.NOT_APPLICABLE)]
+        if any(s.verdict in (Verdict.FAILED, Verdict.PARTIAL) for s in musts):
+            return "not conformant"
+        if not judged:
+            return NO_CNCF_VERDICT
+        if len(judged) == len(musts):
+            return "conformant"
+        return f"incomplete: {len(judged)} of {len(musts)} MUSTs verified"
+
+    @property
+    def headline(self) -> str:
+        """What a report leads with: the run status, except that a passed run with no CNCF MUST verifiable
+        says 'no CNCF verdict' (skips are not passes)."""
+        if self.status is Status.PASSED and self.cncf_verdict == NO_CNCF_VERDICT:
+            return NO_CNCF_VERDICT
+        return self.status.value
+
+    @property
     def metric_rows(self) -> list[ResultRow]:
         return [r for r in self.rows if r.metric is not None and r.value is not None]
+
+
+def relevel(row: ResultRow, k8s_version: str) -> ResultRow:
+    """A CNCF row's level at `k8s_version` (INFO where that version does not list the requirement)."""
+    if row.requirement_id is None or row.requirement_id not in catalog.BY_ID:
+        return row
+    level = catalog.BY_ID[row.requirement_id].level(k8s_version) or Level.INFO
+    return row if level is row.level else replace(row, level=level)
 
 
 _STEP_ORDER = ("provision", "data", "train", "serve", "teardown", "report")
@@ -168,6 +181,7 @@ def meta_pairs(report: Report) -> list[tuple[str, str]]:
         ("platform", i.platform), ("cluster", i.cluster or "-"), ("Kubernetes", i.k8s_version or "-"),
         ("accelerator", i.accelerator or "-"),
         ("judged against", f"CNCF AI Conformance v{report.k8s_version}"),
+        ("CNCF verdict", report.cncf_verdict),
         ("suite version", i.suite_version), ("started", i.started_at.isoformat()),
         ("duration", f"{i.duration_s:.1f} s"),
         ("checks", f"{c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped, "
@@ -180,3 +194,52 @@ _STATUS_ORDER = {Status.FAILED: 0, Status.ERROR: 1, Status.PASSED: 2, Status.SKI
 
 def failed_first(rows: Sequence[ResultRow]) -> list[ResultRow]:
     return sorted(rows, key=lambda r: _STATUS_ORDER[r.status])  # stable: step order within a status
+
+
+FOLD_MIN = 5  # a check with at least this many rows (no metric) shows as one line with a sub-table
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    """One line of a report's check table: a row, or a folded check (e.g. 135 data.expectations rows)."""
+
+    rows: tuple[ResultRow, ...]
+
+    @property
+    def folded(self) -> bool:
+        return len(self.rows) > 1
+
+    @property
+    def status(self) -> Status:
+        return min((r.status for r in self.rows), key=lambda st: _STATUS_ORDER[st])
+
+    @property
+    def first(self) -> ResultRow:
+        return self.rows[0]
+
+    @property
+    def summary(self) -> str:
+        if not self.folded:
+            return self.first.message
+        c = counts(self.rows)
+        parts = [f"{c[k]} {k}" for k in ("passed", "failed", "error", "skipped") if c[k]]
+        return f"{len(self.rows)} results: {', '.join(parts)}"
+
+
+def check_lines(rows: Sequence[ResultRow]) -> list[CheckLine]:
+    """Rows as check lines, failed first; a check's many metric-less rows fold into one line."""
+    by_check: dict[str, list[ResultRow]] = {}
+    for r in rows:
+        if r.metric is None:
+            by_check.setdefault(r.check_id, []).append(r)
+    fold = {k for k, v in by_check.items() if len(v) >= FOLD_MIN}
+    lines: list[CheckLine] = []
+    seen: set[str] = set()
+    for r in rows:
+        if r.metric is None and r.check_id in fold:
+            if r.check_id not in seen:
+                seen.add(r.check_id)
+                lines.append(CheckLine(tuple(by_check[r.check_id])))
+            continue
+        lines.append(CheckLine((r,)))
+    return sorted(lines, key=lambda ln: _STATUS_ORDER[ln.status])

@@ -2,21 +2,27 @@
 
 The template is loaded round-trip (ruamel.yaml) so ids, descriptions, levels, key order and
 comments stay exactly as CNCF wrote them; kaic fills only `status`, `evidence` and `notes` (and
-the metadata fields it knows). The status rule (see docs/reports.md):
+the metadata fields it was given). The status rule is the evidence rule (kaic.catalog.evidence,
+docs/reports.md):
 
 | kaic verdict | status written |
 |---|---|
-| verified (a READ/ACTIVE check passed, none failed or errored) | Implemented |
-| partial (a check failed, another passed) | Partially Implemented |
-| failed (a check failed, none passed) | Not Implemented |
-| error, unverified (skipped only), not checked | left as it is (the vendor's) with a note |
+| verified (the test plan's behaviour observed, nothing failed or errored) | Implemented |
+| partial (a check failed, another proved part of it) | Partially Implemented |
+| failed (absent, or observed failing) | Not Implemented |
+| N/A (the profile declared a conditional requirement N/A) | N/A, the justification as notes |
+| error, unverified (objects only, or skipped), not checked | left as it is (the vendor's) with a note |
 
-So `Implemented` always has a passing check behind it, cited as `file://.../junit.xml#<testcase>`.
+Evidence links follow the CNCF validator (cncf/k8s-ai-conformance scripts/validate.go): a link that is
+not http(s) is resolved as a path relative to PRODUCT.yaml's folder and must exist, so local evidence is
+a plain relative path (`junit.xml`, no scheme, no fragment). With an `https://` evidence base, links are
+URLs and name the junit testcase as a fragment.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -134,18 +140,46 @@ def _where(report: Report) -> str:
     return f"kaic run {i.run_id} ({', '.join(bits)})"
 
 
+def check_evidence_base(base: str | None, source: str = "--evidence-base") -> str:
+    """'' (files beside PRODUCT.yaml), a relative folder inside the submission, or an http(s) URL."""
+    if base is None or base.strip() in ("", "."):
+        return ""
+    base = base.strip().rstrip("/")
+    if base.startswith(("http://", "https://")):
+        return base
+    if "://" in base or base.startswith("/") or "#" in base or ".." in base.split("/"):
+        raise ConfigError(f"{source} {base!r}: the CNCF validator resolves a non-http link as a path relative to "
+                          "PRODUCT.yaml's folder; give a relative folder inside the submission (e.g. results) or "
+                          "an https:// URL")
+    return base
+
+
+def evidence_links(base: str, testcase: str) -> tuple[str, ...]:
+    """The links a requirement's evidence gets: the submission junit (the testcase as a URL fragment only) and
+    e2e.log."""
+    if base.startswith(("http://", "https://")):
+        return f"{base}/{junit.FILENAME}#{testcase}", f"{base}/{e2e_log.FILENAME}"
+    prefix = f"{base}/" if base else ""
+    return f"{prefix}{junit.FILENAME}", f"{prefix}{e2e_log.FILENAME}"
+
+
 def decide(summary: RequirementSummary, level: Level | None, report: Report, evidence_base: str) -> Entry:
     """The status rule for one requirement (pure): kaic's verdict -> status, evidence and a note."""
+    from kaic.catalog.evidence import justification
+
     where, verdict = _where(report), summary.verdict
     needed = f"Evidence still needed: {evidence_needed(summary.id)}."
     must = _MUST_NOTE if level is Level.MUST else ""
     bad = _said(summary.with_status(*_BAD))
     skipped = summary.with_status(Status.SKIPPED)
     skip_note = f" Not verified by kaic here: {_said(skipped)}." if skipped else ""
+    if verdict is Verdict.NOT_APPLICABLE:
+        why = justification(summary.rows)
+        clash = (" Note: the CNCF validator accepts only Implemented for a MUST; an N/A MUST needs the "
+                 "reviewers' agreement (FAQ: conditional requirements).") if level is Level.MUST else ""
+        return Entry("N/A", (), f"Not applicable: {why} (declared in the kaic profile).{clash}")
     if verdict in (Verdict.VERIFIED, Verdict.PARTIAL):
-        junit_uri = f"{evidence_base}/{junit.FILENAME}"
-        links = dict.fromkeys(f"{junit_uri}#{r.name}" for r in summary.verifying)
-        evidence = (*links, f"{evidence_base}/{e2e_log.FILENAME}")
+        evidence = evidence_links(evidence_base, junit.testcase_name(summary.id))
         if verdict is Verdict.VERIFIED:
             return Entry(IMPLEMENTED, evidence, f"{where} verified: {_said(summary.verifying)}.{skip_note}")
         return Entry(PARTIAL, evidence,
@@ -158,8 +192,9 @@ def decide(summary: RequirementSummary, level: Level | None, report: Report, evi
         return Entry(None, (), f"{where} could not evaluate this, a check errored: "
                      f"{bad}. Rerun kaic.{must} {needed}")
     if verdict is Verdict.UNVERIFIED:
-        seen = _said(skipped) if skipped else "no READ or ACTIVE check passed"
-        return Entry(None, (), f"{where} could not verify this: {seen}.{must} {needed}")
+        seen = _said(skipped) if skipped else "no check observed the behaviour"
+        return Entry(None, (), f"{where} did not observe the behaviour the test plan names, so it leaves the "
+                     f"status to the vendor: {seen}.{must} {needed}")
     checks = ", ".join(c.check_id for c in catalog.checks_for(summary.id)) or "none yet"
     return Entry(None, (), f"{where} has no result for this requirement (kaic checks it with: {checks}; "
                  f"the step did not run or did not reach them).{must} {needed}")
@@ -191,27 +226,41 @@ def _fill_item(item: CommentedMap, entry: Entry) -> None:
     item["notes"] = _quoted(f"{old} | kaic: {entry.note}" if old else entry.note)
 
 
-def _fill_metadata(meta: CommentedMap, version: str, report: Report) -> None:
+OPTIONAL_METADATA = ("repoUrl",)
+METADATA_KEYS = ("platformName", "platformVersion", "vendorName", "websiteUrl", "repoUrl", "documentationUrl",
+                 "productLogoUrl", "description", "contactEmailAddress", CONFORMANCE_URL_KEY)
+
+
+def _fill_metadata(meta: CommentedMap, version: str, metadata: Mapping[str, str]) -> None:
+    """kubernetesVersion, then what the profile/flags give (platformVersion is the *product's* version) where the
+    template still has a placeholder; everything else is left for the vendor."""
     meta["kubernetesVersion"] = f"v{version}"
-    if report.info.k8s_version and _is_placeholder(meta.get("platformVersion")):
-        meta["platformVersion"] = _quoted(report.info.k8s_version)
+    for key, value in metadata.items():
+        if value and key in METADATA_KEYS and key in meta and _is_placeholder(meta.get(key)):
+            meta[key] = _quoted(value)
+    for key in OPTIONAL_METADATA:  # the validator rejects a placeholder even in an optional field
+        if key in meta and _is_placeholder(meta.get(key)):
+            meta[key] = _quoted("")
     if CONFORMANCE_URL_KEY not in meta:
         keys = list(meta)
         after = keys.index("contactEmailAddress") + 1 if "contactEmailAddress" in keys else len(keys)
-        meta.insert(after, CONFORMANCE_URL_KEY, _quoted(conformance_url_placeholder(version)))
+        url = metadata.get(CONFORMANCE_URL_KEY) or conformance_url_placeholder(version)
+        meta.insert(after, CONFORMANCE_URL_KEY, _quoted(url))
         if after == len(keys) and keys[-1] in meta.ca.items:  # the blank line after the block moves down too
             meta.ca.items[CONFORMANCE_URL_KEY] = meta.ca.items.pop(keys[-1])
 
 
-def draft(template_text: str, source: str, report: Report, evidence_base: str) -> str:
-    """The filled checklist as YAML text. `evidence_base` is the URI of the folder holding junit.xml and
-    e2e.log (`file:///abs/report`, or a submission-relative `file://results`)."""
+def draft(template_text: str, source: str, report: Report, evidence_base: str = "",
+          metadata: Mapping[str, str] | None = None) -> str:
+    """The filled checklist as YAML text. `evidence_base` is where junit.xml and e2e.log are, relative to
+    PRODUCT.yaml's folder ('' beside it, 'results') or an https:// URL; `metadata` fills template placeholders
+    (keys as in the template: platformVersion, vendorName...)."""
+    evidence_base = check_evidence_base(evidence_base)
     tpl = parse_template(template_text, source)
     if tpl.version != report.k8s_version:
         raise ConfigError(f"{source}: template is for Kubernetes v{tpl.version} but the report is for "
                           f"v{report.k8s_version} (pass a matching --k8s-version)")
     by_id = {s.id: s for s in report.requirements}
-    evidence_base = evidence_base.rstrip("/")
     for items in tpl.doc["spec"].values():
         for item in items:
             rid = str(item["id"])
@@ -219,7 +268,7 @@ def draft(template_text: str, source: str, report: Report, evidence_base: str) -
             summary = by_id.get(rid)
             entry = decide(summary, level, report, evidence_base) if summary else _unknown(rid, report)
             _fill_item(item, entry)
-    _fill_metadata(tpl.doc["metadata"], tpl.version, report)
+    _fill_metadata(tpl.doc["metadata"], tpl.version, metadata or {})
     out = io.StringIO()
     i = report.info
     out.write(f"# Draft written by kaic {i.suite_version} from run {i.run_id} ({i.finished_at:%Y-%m-%d}). "

@@ -40,6 +40,8 @@ def document(report: Report) -> dict[str, Any]:
         },
         "cncf_k8s_version": report.k8s_version,
         "status": report.status.value,
+        "headline": report.headline,
+        "cncf_verdict": report.cncf_verdict,
         "exit_code": exit_code(report.rows),
         "counts": report.counts,
         "requirements": [_requirement(s) for s in report.requirements],

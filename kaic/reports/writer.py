@@ -42,6 +42,7 @@ def write_all(out_dir: Path, files: Mapping[str, bytes]) -> list[Path]:
 def write_reports(
     rows: Sequence[ResultRow], out_dir: Path, formats: Sequence[str] = ("all",),
     k8s_version: str | None = None, template: tuple[str, str] | None = None, evidence_base: str | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> tuple[Report, list[Path]]:
     """Render every requested format in memory, then write them (bad input writes nothing).
 
@@ -52,5 +53,5 @@ def write_reports(
         k8s_version = product.template_version(*template, wanted=k8s_version)
     report = Report.build(rows, k8s_version or default_k8s_version(rows))
     out_dir = out_dir.resolve()
-    files = render(report, formats, out_dir, template, evidence_base)
+    files = render(report, formats, out_dir, template, evidence_base, metadata)
     return report, write_all(out_dir, files)

@@ -1,6 +1,6 @@
 """ACTIVE probes: pods that ask for accelerators and report what devices they see.
 
-Pure pod-spec builders (`probe_pod`, `gang_pod`) and a parser of the probe container's report
+Pure pod-spec builders (`probe_pod`) and a parser of the probe container's report
 (`parse_report`), then an orchestration core (`ActiveProbes`) that creates pods through a
 ClusterClient, waits with deadlines, reads logs, and always deletes what it created (by run-id label).
 """
@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from kaic.catalog.evidence import UNVERIFIED
 from kaic.cluster import (
     ClusterClient,
     ClusterError,
@@ -27,15 +28,20 @@ from kaic.podsecurity import container_security, pod_security
 from kaic.results import Outcome, Status
 
 MARKER = "KAIC-PROBE-DONE"
+LOGS_GIVE_UP_S = 30.0  # a pod whose log cannot be read this long has no container behind it
+NO_OUTPUT = ("the pod's output cannot be read (its node has no container runtime behind it, e.g. a kwok node), "
+             "so what devices it sees is unknown")
 PROBE_LABEL = "kaic.dev/probe"
-# What the probe container runs: GPU UUIDs (NVIDIA) and device nodes of any vendor, then a marker line.
-REPORT_SCRIPT = (
+# The devices a container sees: GPU UUIDs (NVIDIA) and device nodes of any vendor, one line each.
+DEVICE_LIST = (
     "if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L 2>/dev/null | "
-    "sed -n 's/.*(UUID: \\(.*\\))/UUID \\1/p'; fi; "
+    "sed -n 's/.*(UUID: \\(.*\\))/UUID \\1/p'; nvidia-smi --query-gpu=driver_version --format=csv,noheader "
+    "2>/dev/null | head -n 1 | sed 's/^/DRIVER /'; fi; "
     "for d in /dev/nvidia[0-9]* /dev/dri/renderD* /dev/accel/accel* /dev/neuron[0-9]* /dev/vfio/[0-9]*; do "
-    "[ -e \"$d\" ] && echo \"DEV $d\"; done; "
-    f"echo {MARKER}"
+    "[ -e \"$d\" ] && echo \"DEV $d\"; done"
 )
+# What the probe container runs: the device list, then a marker line.
+REPORT_SCRIPT = f"{DEVICE_LIST}; echo {MARKER}"
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class Report:
     uuids: tuple[str, ...]
     devices: tuple[str, ...]
     done: bool
+    driver: str | None = None  # the driver version the container reads (NVML via nvidia-smi)
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -66,7 +73,8 @@ class Report:
 def parse_report(text: str) -> Report:
     uuids = tuple(m.group(1) for m in re.finditer(r"^UUID (\S+)\s*$", text, re.M))
     devices = tuple(m.group(1) for m in re.finditer(r"^DEV (\S+)\s*$", text, re.M))
-    return Report(uuids, devices, MARKER in text)
+    driver = re.search(r"^DRIVER (\S+)\s*$", text, re.M)
+    return Report(uuids, devices, MARKER in text, driver.group(1) if driver else None)
 
 
 def _suffix(run_id: str) -> str:
@@ -102,20 +110,11 @@ def probe_pod(name: str, s: PodSettings, devices: int, hold_s: float = 0, probe:
     return labelled(pod, s.run_id)
 
 
-def gang_pod(name: str, s: PodSettings, group: str, size: int, hold_s: float) -> Obj:
-    """A member of a Kueue plain-pod group: admitted all together or not at all."""
-    pod = probe_pod(name, s, 1, hold_s, probe=f"gang-{group}")
-    pod["metadata"]["labels"].update({"kueue.x-k8s.io/queue-name": s.gang_queue or "",
-                                      "kueue.x-k8s.io/pod-group-name": group})
-    pod["metadata"]["annotations"] = {"kueue.x-k8s.io/pod-group-total-count": str(size)}
-    return pod
-
-
 def _phase(pod: Obj | None) -> str:
     return str(((pod or {}).get("status") or {}).get("phase", ""))
 
 
-def _pending_reason(pod: Obj | None) -> str:
+def pending_reason(pod: Obj | None) -> str:
     for c in ((pod or {}).get("status") or {}).get("conditions") or []:
         if c.get("status") == "False" and c.get("message"):
             return f"{c.get('reason', c.get('type'))}: {c['message']}"
@@ -129,6 +128,7 @@ class ActiveProbes:
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.client, self.s, self.poll_s, self.clock, self.sleep = client, settings, poll_s, clock, sleep
         self.prefix = f"kaic-{_suffix(settings.run_id)}"
+        self.accelerator_seen: tuple[str, Report | None] | None = None  # (node, report) of accelerator_pod
 
     # -- mechanics ---------------------------------------------------------------------------------
     def _get(self, name: str) -> Obj | None:
@@ -152,15 +152,32 @@ class ActiveProbes:
                    self.clock, self.sleep)
         return seen
 
-    def _report(self, name: str, timeout_s: float) -> Report:
-        def read() -> Report | None:
+    def _report(self, name: str, timeout_s: float) -> Report | None:
+        """The pod's device report; None when its output cannot be read (no container runtime behind the node,
+        e.g. kwok: the API server answers the log request with an error for LOGS_GIVE_UP_S)."""
+        first_error: list[float] = []
+
+        def read() -> Report | bool | None:
             try:
                 rep = parse_report(self.client.pod_logs(name, self.s.namespace))
             except ClusterError:
-                return None
+                first_error[:] = first_error or [self.clock()]
+                return True if self.clock() - first_error[0] >= min(timeout_s, LOGS_GIVE_UP_S) else None
+            first_error.clear()
             return rep if rep.done else None
 
-        return wait_until(read, timeout_s, f"the device report of pod {name}", self.poll_s, self.clock, self.sleep)
+        got = wait_until(read, timeout_s, f"the device report of pod {name}", self.poll_s, self.clock, self.sleep)
+        return got if isinstance(got, Report) else None
+
+    def report(self, name: str) -> Report | None:
+        """The device report of a probe pod (None when its output cannot be read)."""
+        return self._report(name, self.s.timeout_s)
+
+    def wait_started(self, names: list[str]) -> dict[str, float]:
+        return self._wait_started(names, self.clock(), self.s.timeout_s)
+
+    def _node_of(self, name: str) -> str:
+        return str(((self._get(name) or {}).get("spec") or {}).get("nodeName") or "?")
 
     def cleanup(self, probe: str | None = None) -> None:
         selector = run_selector(self.s.run_id) + (f",{PROBE_LABEL}={probe}" if probe else "")
@@ -193,8 +210,14 @@ class ActiveProbes:
             try:
                 took = self._wait_started([name], started, self.s.timeout_s)[name]
             except DeadlineExceededError as exc:
-                return Outcome(check, Status.FAILED, f"{exc}; {_pending_reason(self._get(name))}")
+                return Outcome(check, Status.FAILED, f"{exc}; {pending_reason(self._get(name))}")
             rep = self._report(name, self.s.timeout_s)
+            node = self._node_of(name)
+        self.accelerator_seen = (node, rep)
+        if rep is None:
+            return Outcome(check, Status.SKIPPED, f"{UNVERIFIED}the scheduler placed a pod with 1 "
+                           f"{self.s.resource_name} on node {node}, Running after {took:.1f}s; missing: {NO_OUTPUT}",
+                           metric="pod_time_to_running_s", value=took, unit="s")
         ok = bool(rep.ids)
         return Outcome(check, Status.PASSED if ok else Status.FAILED,
                        f"pod with 1 {self.s.resource_name} Running after {took:.1f}s" if ok
@@ -209,8 +232,12 @@ class ActiveProbes:
             try:
                 self._wait_started([name], started, self.s.timeout_s)
             except DeadlineExceededError as exc:
-                return Outcome(check, Status.ERROR, f"{exc}; {_pending_reason(self._get(name))}")
+                return Outcome(check, Status.ERROR, f"{exc}; {pending_reason(self._get(name))}")
             rep = self._report(name, self.s.timeout_s)
+            node = self._node_of(name)
+        if rep is None:
+            return Outcome(check, Status.SKIPPED, f"{UNVERIFIED}a pod without a request ran on node {node}; missing: "
+                           f"{NO_OUTPUT}")
         evidence = (f"pod {self.s.namespace}/{name} (no {self.s.resource_name} request, same node selector) saw: "
                     f"{', '.join(rep.uuids + rep.devices) or 'no device'}")
         if rep.uuids or rep.devices:
@@ -229,9 +256,14 @@ class ActiveProbes:
             try:
                 self._wait_started(names, started, self.s.timeout_s)
             except DeadlineExceededError as exc:
-                return Outcome(check, Status.FAILED, f"{exc}; " + "; ".join(_pending_reason(self._get(n))
+                return Outcome(check, Status.FAILED, f"{exc}; " + "; ".join(pending_reason(self._get(n))
                                                                             for n in names))
-            reps = {n: self._report(n, self.s.timeout_s) for n in names}
+            got = {n: self._report(n, self.s.timeout_s) for n in names}
+            nodes = {n: self._node_of(n) for n in names}
+        reps = {n: r for n, r in got.items() if r is not None}
+        if len(reps) < len(names):
+            return Outcome(check, Status.SKIPPED, f"{UNVERIFIED}two pods with 1 {self.s.resource_name} each Running "
+                           f"(nodes {', '.join(nodes.values())}); missing: {NO_OUTPUT}")
         a, b = (set(reps[n].ids) for n in names)
         evidence = "; ".join(f"pod {n} saw {', '.join(reps[n].ids) or 'nothing'}" for n in names)
         if len(a) == 1 and len(b) == 1 and a != b:
@@ -240,35 +272,26 @@ class ActiveProbes:
                else "a pod sees more than the one device it requested")
         return Outcome(check, Status.FAILED, why, evidence=evidence)
 
-    def gang_admission(self, available: int, size: int = 2) -> Outcome:
-        check = "provision.gang_admission"
-        if available < size:
-            return Outcome.skipped(check, f"needs {size} allocatable {self.s.resource_name}, the cluster has "
-                                   f"{available}")
-        fits = [f"{self.prefix}-gang-{i}" for i in range(size)]
-        with self._scoped("gang-fits"):
-            started = self._start([gang_pod(n, self.s, "fits", size, self.s.timeout_s) for n in fits])
-            try:
-                times = self._wait_started(fits, started, self.s.timeout_s)
-            except DeadlineExceededError as exc:
-                return Outcome(check, Status.FAILED, f"a gang of {size} that fits was not admitted: {exc}; "
-                               + _pending_reason(self._get(fits[0])))
-        over = available + 1
-        big = [f"{self.prefix}-big-{i}" for i in range(over)]
-        running: list[str] = []
-        with self._scoped("gang-big"):
-            self._start([gang_pod(n, self.s, "big", over, self.s.timeout_s) for n in big])
-            end = self.clock() + self.s.gang_observe_s
-            while self.clock() < end and not running:
-                running = [n for n in big if _phase(self._get(n)) in ("Running", "Succeeded")]
-                if not running:
-                    self.sleep(min(self.poll_s, max(0.0, end - self.clock())))
-        spread = max(times.values()) - min(times.values())
-        evidence = (f"gang of {size} (queue {self.s.gang_queue}) Running within {max(times.values()):.1f}s "
-                    f"(spread {spread:.1f}s); gang of {over} > {available} allocatable watched "
-                    f"{self.s.gang_observe_s:g}s: {len(running)} Running")
-        if running:
-            return Outcome(check, Status.FAILED, f"an over-sized gang got {len(running)} pod(s) Running",
-                           evidence=evidence)
-        return Outcome(check, Status.PASSED, "a gang is admitted together; an over-sized gang gets none Running",
+
+def judge_driver(seen: tuple[str, Report | None] | None, advertised: dict[str, str]) -> Outcome:
+    """driver_runtime_management: the driver the accelerator pod read (NVML) against what its node advertises
+    (node labels or DRA driverVersion; `advertised`: node -> version)."""
+    check = "provision.driver_match"
+    if seen is None:
+        return Outcome.skipped(check, "the accelerator pod did not run, so no driver was read")
+    node, rep = seen
+    if rep is None:
+        return Outcome(check, Status.SKIPPED, f"{UNVERIFIED}node {node} advertises driver "
+                       f"{advertised.get(node) or 'none'}; missing: {NO_OUTPUT}")
+    if rep.driver is None:
+        return Outcome.skipped(check, f"unknown: the pod on node {node} cannot read a driver version (no nvidia-smi: "
+                               "kaic reads NVIDIA drivers only)")
+    want = advertised.get(node)
+    evidence = f"pod on node {node} read driver {rep.driver}; the node advertises {want or 'nothing'}"
+    if want is None:
+        return Outcome(check, Status.FAILED, "the node advertises no driver version to compare with", evidence=evidence)
+    if want != rep.driver:
+        return Outcome(check, Status.FAILED, f"the driver in use ({rep.driver}) is not the advertised one ({want})",
                        evidence=evidence)
+    return Outcome(check, Status.PASSED, f"the driver a pod reads ({rep.driver}) is the one its node advertises",
+                   evidence=evidence)

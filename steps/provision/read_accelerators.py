@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kaic.catalog import evidence as evidence_rule
 from kaic.hardware.nodes import NodeInfo
 from kaic.results import Outcome, Status
 from steps.provision.view import ClusterView
@@ -62,32 +63,51 @@ def _skip_or_fail(check: str, message: str, complete: bool, evidence: str | None
     return Outcome(check, Status.SKIPPED, f"unknown: {message} in what kaic could read", evidence=evidence)
 
 
+def _dra_kinds_served(view: ClusterView, versions: tuple[str, ...]) -> str | None:
+    """The first of `versions` at which every DRA kind is served, else None."""
+    for v in versions:
+        if all(v in view.served_versions(DRA, k) for k in DRA_KINDS):
+            return v
+    return None
+
+
 def dra_support(view: ClusterView) -> Outcome:
+    """KAR-0051's plan is read-only: every resource.k8s.io/v1 kind served (v1beta1/v1beta2 at 1.33). No driver
+    is needed; DeviceClasses and ResourceSlices are evidence, not conditions."""
     check = "provision.dra_apis"
-    served = {k: "v1" in view.served_versions(DRA, k) for k in DRA_KINDS}
+    minor = cluster_minor(view)
+    accepted = ("v1", "v1beta2", "v1beta1") if minor is not None and minor <= 33 else ("v1",)
+    served = {k: sorted(view.served_versions(DRA, k)) for k in DRA_KINDS}
     classes = sorted(_name(o) for o in view.items(DRA, "deviceclasses"))
     slices = view.items(DRA, "resourceslices")
     drivers = sorted({(s.get("spec") or {}).get("driver", "") for s in slices})
-    evidence = (f"resource.k8s.io/v1 served: {', '.join(k for k, v in served.items() if v) or 'none'}; "
+    listing = "; ".join(f"{k} {','.join(v) or '-'}" for k, v in served.items())
+    evidence = (f"resource.k8s.io served: {listing}; "
                 f"DeviceClasses: {', '.join(classes) or 'none'}; "
                 f"ResourceSlices: {len(slices)} (drivers: {', '.join(drivers) or 'none'})")
-    if all(served.values()):
-        if classes and slices:
-            return Outcome(check, Status.PASSED, "DRA v1 APIs served; a driver publishes DeviceClasses and "
-                           "ResourceSlices", evidence=evidence)
-        lacking = " and ".join(w for w, have in (("DeviceClass", classes), ("ResourceSlice", slices)) if not have)
-        complete = view.complete(DRA, "deviceclasses") and view.complete(DRA, "resourceslices")
-        return _skip_or_fail(check, f"DRA v1 APIs served but no {lacking}: no DRA driver publishes devices",
-                             complete, evidence)
-    missing = [k for k, v in served.items() if not v]
+    version = _dra_kinds_served(view, accepted)
+    if version is not None:
+        at = "" if version == "v1" else f" (accepted at Kubernetes 1.{minor})"
+        return Outcome(check, Status.PASSED, f"every resource.k8s.io/{version} kind is served{at}: "
+                       f"{', '.join(DRA_KINDS)} (built-in kinds with create/get/list/update/delete)",
+                       evidence=evidence)
+    missing = [k for k in DRA_KINDS if not any(v in served[k] for v in accepted)]
     states = {view.served(DRA, k) for k in missing}
-    other = sorted({v for k in DRA_KINDS for v in view.served_versions(DRA, k)} - {"v1"})
+    other = sorted({v for k in DRA_KINDS for v in served[k]} - set(accepted))
     if "unknown" in states and not other:
         return Outcome(check, Status.SKIPPED, f"unknown: discovery of resource.k8s.io was not captured "
                        f"(kinds not seen: {', '.join(missing)})", evidence=evidence)
     detail = f" (only {', '.join(other)} served)" if other else ""
-    return Outcome(check, Status.FAILED, f"resource.k8s.io/v1 does not serve {', '.join(missing)}{detail}",
-                   evidence=evidence)
+    return Outcome(check, Status.FAILED, f"resource.k8s.io/{'|'.join(accepted)} does not serve "
+                   f"{', '.join(missing)}{detail}", evidence=evidence)
+
+
+def cluster_minor(view: ClusterView) -> int | None:
+    raw = str(view.version.get("minor") or "").rstrip("+")
+    if raw.isdigit():
+        return int(raw)
+    git = str(view.version.get("gitVersion") or "").lstrip("v").split(".")
+    return int(git[1]) if len(git) > 1 and git[1].isdigit() else None
 
 
 def driver_versions(view: ClusterView, nodes: list[NodeInfo]) -> Outcome:
@@ -98,21 +118,40 @@ def driver_versions(view: ClusterView, nodes: list[NodeInfo]) -> Outcome:
     seen = [f"node {n.name}: {n.product or n.vendor} driver {n.driver_version}"
             + (f" runtime {n.runtime_version}" if n.runtime_version else "")
             for n in nodes if n.has_accelerator and n.driver_version]
-    seen += sorted({f"DRA {drv} device {_attr(d, 'productName') or d.get('name')}: driver {v}"
-                    for drv, d in _devices(view) if (v := _attr(d, "driverVersion"))})
-    readable = ("nvidia", "amd")  # vendors whose driver version kaic knows where to read
-    lacking = [n for n in nodes if n.has_accelerator and not n.driver_version and n.vendor in readable]
+    dra = sorted({f"DRA {drv} device {_attr(d, 'productName') or d.get('name')}: driver {v}"
+                  for drv, d in _devices(view) if (v := _attr(d, "driverVersion"))})
+    seen += dra
+    dra_nodes = {str((s.get("spec") or {}).get("nodeName") or "") for s in _accelerator_slices(view)
+                 if any(_attr(d, "driverVersion") for d in (s.get("spec") or {}).get("devices") or [])}
+    readable = ("nvidia", "amd")  # vendors whose driver version kaic knows where to read from labels
+    lacking = [n for n in nodes if n.has_accelerator and not n.driver_version and n.vendor in readable
+               and n.name not in dra_nodes]
     unknown = sorted({n.vendor or "?" for n in nodes if n.has_accelerator and n.vendor not in readable})
     evidence = "; ".join(seen[:20]) or None
     if lacking:
         names = ", ".join(n.name for n in lacking[:10])
         return Outcome(check, Status.FAILED, f"{len(lacking)} accelerator node(s) advertise no driver version "
-                       f"(no nvidia.com/cuda.driver* or amd.com/gpu.driver-version label): {names}", evidence=evidence)
+                       "(no nvidia.com/cuda.driver* or amd.com/gpu.driver-version label, no DRA driverVersion "
+                       f"attribute): {names}", evidence=evidence)
     if seen:
-        return Outcome(check, Status.PASSED, f"driver versions advertised for {len(seen)} node(s)/device(s)",
-                       evidence=evidence)
+        how = "DRA driverVersion attributes" if dra and len(dra) == len(seen) else \
+            "node labels and DRA attributes" if dra else "node labels"
+        return evidence_rule.presence(check, f"driver versions advertised ({how}) for {len(seen)} "
+                                      "node(s)/device(s)", "a pod comparing the driver it sees (NVML) with the "
+                                      "advertised version", evidence)
     return Outcome.skipped(check, f"unknown: kaic cannot read driver versions of {', '.join(unknown)} "
                            "accelerators from labels or DRA attributes")
+
+
+def advertised_drivers(view: ClusterView) -> dict[str, str]:
+    """node -> the driver version it advertises: DRA driverVersion attributes, else node labels."""
+    out = {n.name: n.driver_version for n in view.nodes() if n.has_accelerator and n.driver_version}
+    for sl in _accelerator_slices(view):
+        spec = sl.get("spec") or {}
+        versions = {v for d in spec.get("devices") or [] if (v := _attr(d, "driverVersion"))}
+        if spec.get("nodeName") and len(versions) == 1:
+            out[str(spec["nodeName"])] = versions.pop()
+    return out
 
 
 def gpu_sharing(view: ClusterView, nodes: list[NodeInfo]) -> Outcome:
@@ -137,7 +176,9 @@ def gpu_sharing(view: ClusterView, nodes: list[NodeInfo]) -> Outcome:
         if migs:
             found.append(f"ResourceSlice {_name(s)}: MIG devices {', '.join(map(str, migs[:5]))}")
     if found:
-        return Outcome(check, Status.PASSED, "accelerator sharing exposed", evidence="; ".join(found[:20]))
+        return evidence_rule.presence(check, "accelerator sharing exposed (MIG, time-slicing or partitions)",
+                                      "two pods sharing one physical device, both running",
+                                      "; ".join(found[:20]))
     return _skip_or_fail(check, "accelerators seen but no MIG, time-slicing or partitionable devices",
                          view.complete("", "nodes"))
 
@@ -153,7 +194,8 @@ def vgpu(view: ClusterView, nodes: list[NodeInfo]) -> Outcome:
                      if (_attr(d, "productName") or "").startswith("GRID") or "VCS" in (_attr(d, "brand") or "")
                      or "VWS" in (_attr(d, "brand") or "")})
     if found:
-        return Outcome(check, Status.PASSED, "virtualized accelerators (vGPU) exposed", evidence="; ".join(found[:20]))
+        return evidence_rule.presence(check, "virtualized accelerators (vGPU) advertised",
+                                      "a pod running on a vGPU device", "; ".join(found[:20]))
     return _skip_or_fail(check, "no vGPU products among the accelerators", view.complete("", "nodes"))
 
 
@@ -168,8 +210,10 @@ def device_plugin(view: ClusterView, nodes: list[NodeInfo]) -> Outcome:
     plugins = [f"{w} ready {r}/{d}" for w, r, d in view.workloads(DEVICE_PLUGINS)]
     evidence = "; ".join(found[:15] + plugins[:5]) or None
     if found:
-        return Outcome(check, Status.PASSED, "accelerators are handed out through a device plugin or DRA driver "
-                       "(allocatable extended resources / ResourceSlices)", evidence=evidence)
+        return evidence_rule.presence(
+            check, "accelerators are handed out through a device plugin or DRA driver (allocatable extended "
+            "resources / ResourceSlices)", "the isolation probes: a pod without a request sees no device, two "
+            "claimed pods see only their own, a second container in a claimed pod sees nothing", evidence)
     return _skip_or_fail(check, "accelerator nodes have no allocatable accelerator resource and no DRA driver "
                          "publishes devices", view.complete("", "nodes") and view.complete(DRA, "resourceslices"),
                          evidence)
@@ -183,8 +227,9 @@ def accelerator_exporter(view: ClusterView, nodes: list[NodeInfo]) -> Outcome:
     found = view.workloads(EXPORTERS)
     evidence = "; ".join(f"{w} ready {r}/{d}" for w, r, d in found) or None
     if any(r > 0 for _, r, _ in found):
-        return Outcome(check, Status.PASSED, "an accelerator metrics exporter is Running (its metrics endpoint is "
-                       "not scraped by a READ probe)", evidence=evidence)
+        return evidence_rule.presence(check, "an accelerator metrics exporter is Running",
+                                      "a scrape of its endpoint with per-device utilization and memory that "
+                                      "move under load", evidence)
     if found:
         return Outcome(check, Status.FAILED, "accelerator metrics exporter present but no pod Ready",
                        evidence=evidence)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from kaic.cluster import ApiResource, ClusterClient, ClusterError, Obj
@@ -82,15 +83,16 @@ class ClusterView:
 
     # -- workloads -----------------------------------------------------------------------------------
     def workloads(self, name_pattern: str) -> list[tuple[str, int, int]]:
-        """Deployments and DaemonSets whose name matches: ('Kind ns/name', ready, desired)."""
+        """Deployments, StatefulSets and DaemonSets whose name matches: ('Kind ns/name', ready, desired)."""
         rx = re.compile(name_pattern)
         out = []
-        for plural, kind in (("deployments", "Deployment"), ("daemonsets", "DaemonSet")):
+        for plural, kind in (("deployments", "Deployment"), ("statefulsets", "StatefulSet"),
+                             ("daemonsets", "DaemonSet")):
             for o in self.items("apps", plural):
                 meta, status = o.get("metadata") or {}, o.get("status") or {}
                 if not rx.search(str(meta.get("name", ""))):
                     continue
-                if kind == "Deployment":
+                if kind != "DaemonSet":
                     ready, desired = status.get("readyReplicas", 0), (o.get("spec") or {}).get("replicas", 1)
                 else:
                     ready, desired = status.get("numberReady", 0), status.get("desiredNumberScheduled", 0)
@@ -101,8 +103,30 @@ class ClusterView:
     def workloads_complete(self) -> bool:
         return self.complete("apps", "deployments") and self.complete("apps", "daemonsets")
 
+    def observed_at(self) -> datetime | None:
+        """When the cluster was looked at: now for a live cluster; for a snapshot, its newest node heartbeat
+        (the capture time as the cluster itself recorded it), None when no node records one."""
+        if not self.source.startswith("snapshot"):
+            return datetime.now(UTC)
+        beats = [parse_time(c.get("lastHeartbeatTime")) for n in self.items("", "nodes")
+                 for c in (n.get("status") or {}).get("conditions") or []]
+        known = [b for b in beats if b is not None]
+        return max(known) if known else None
+
     def nodes(self) -> list[NodeInfo]:
         return [node_info(n) for n in self.items("", "nodes")]
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp as Kubernetes writes it ('2026-11-29T12:00:00Z'); None when absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    value = re.sub(r"(\.\d{6})\d+", r"\1", value.strip())  # nanoseconds (Go) -> microseconds
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _read(client: ClusterClient, known: Known, version: str, covers: Any) -> Listing:
@@ -126,7 +150,8 @@ def gather(client: ClusterClient, source: str = "cluster") -> ClusterView:
         r = known.resource
         versions = sorted(v.version for v in resources if v.group == r.group and v.plural == r.plural)
         version = r.version if r.version in versions or not versions else versions[-1]
-        if covers is None and not versions and r.group:
+        discovered = covers is None or groups_covered is None or r.group in groups_covered
+        if discovered and not versions and r.group:  # discovery says the type is not served: none exist
             view.listings[(r.group, r.plural)] = Listing([], True, "type not served")
             continue
         view.listings[(r.group, r.plural)] = _read(client, known, version, covers)

@@ -29,12 +29,12 @@ def test_report_writes_the_requested_formats_and_prints_paths(tmp_path: Path,
     rows = sample_rows()
     stage(rows)
     out = tmp_path / "out"
-    code = main(["report", RUN_ID, "--format", "junit", "--format", "e2e", "--out", str(out)])
+    code = main(["report", RUN_ID, "--format", "junit-full", "--format", "e2e", "--out", str(out)])
     assert code == 1  # exit code: the run's status (a MUST failed)
     printed = capsys.readouterr().out.split()
-    assert printed == [str(out.resolve() / "junit.xml"), str(out.resolve() / "e2e.log")]
-    assert len(ET.parse(out / "junit.xml").getroot().findall("testsuite/testcase")) == len(rows)
-    assert sorted(p.name for p in out.iterdir()) == ["e2e.log", "junit.xml"]
+    assert printed == [str(out.resolve() / "junit-full.xml"), str(out.resolve() / "e2e.log")]
+    assert len(ET.parse(out / "junit-full.xml").getroot().findall("testsuite/testcase")) == len(rows)
+    assert sorted(p.name for p in out.iterdir()) == ["e2e.log", "junit-full.xml"]
 
 
 def test_report_default_out_and_all_formats(kaic_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,7 +42,7 @@ def test_report_default_out_and_all_formats(kaic_home: Path, capsys: pytest.Capt
     main(["report", RUN_ID, "--k8s-version", "1.34"])
     out = kaic_home / "runs" / RUN_ID / "report"
     assert {Path(p).name for p in capsys.readouterr().out.split()} == {p.name for p in out.iterdir()} == {
-        "junit.xml", "results.json", "e2e.log", "summary.md", "report.html", "PRODUCT.yaml"}
+        "junit.xml", "junit-full.xml", "results.json", "e2e.log", "summary.md", "report.html", "PRODUCT.yaml"}
     assert "kubernetesVersion: v1.34" in (out / "PRODUCT.yaml").read_text()
 
 
@@ -64,11 +64,21 @@ def test_report_with_an_official_template(tmp_path: Path) -> None:
     template = shared_path("reference", "cncf-ai-conformance", "templates", "AIConformance-1.36.yaml")
     stage(sample_rows())
     main(["report", RUN_ID, "--format", "product", "--template", str(template), "--out", str(tmp_path),
-          "--evidence-base", "file://results"])
+          "--evidence-base", "results", "--platform-version", "3.1.0"])
     text = (tmp_path / "PRODUCT.yaml").read_text()
     assert "kubernetesVersion: v1.36" in text
     assert "k8sConformanceUrl:" in text
-    assert '- "file://results/junit.xml#provision.gang_scheduler"' in text
+    assert 'platformVersion: "3.1.0"' in text
+    assert '- "results/junit.xml"' in text  # ai_service_metrics verified: a path relative to PRODUCT.yaml
+    assert "file://" not in text
+
+
+def test_a_file_evidence_base_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stage(sample_rows())
+    assert main(["report", RUN_ID, "--format", "product", "--out", str(tmp_path),
+                 "--evidence-base", "file://results"]) == 2
+    assert "--evidence-base 'file://results'" in capsys.readouterr().err
+    assert not (tmp_path / "PRODUCT.yaml").exists()
 
 
 @pytest.mark.parametrize(("argv", "expect"), [
@@ -102,3 +112,17 @@ def test_bad_input_is_exit_2_one_line_and_nothing_written(
     assert captured.err.count("\n") == 1
     assert expect in captured.err
     assert not out.exists()
+
+
+def test_rejudging_at_136_drops_dra_support_from_the_exit_code(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from dataclasses import replace
+
+    from kaic.results import Status
+
+    rows = [r for r in sample_rows() if r.check_id in ("provision.fingerprint", "provision.dra_apis")]
+    rows = [replace(r, status=Status.FAILED) if r.check_id == "provision.dra_apis" else r for r in rows]
+    stage(rows)
+    assert main(["report", RUN_ID, "--format", "json", "--k8s-version", "1.35", "--out", str(tmp_path)]) == 1
+    assert main(["report", RUN_ID, "--format", "json", "--k8s-version", "1.36", "--out", str(tmp_path)]) == 0
+    assert "no CNCF verdict" in capsys.readouterr().err  # nothing CNCF at 1.36 was judged

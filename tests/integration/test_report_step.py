@@ -18,7 +18,7 @@ from tests.unit.test_reports import RUN_ID, sample_rows
 
 pytestmark = pytest.mark.integration
 
-FILES = {"junit.xml", "results.json", "e2e.log", "summary.md", "report.html", "PRODUCT.yaml"}
+FILES = {"junit.xml", "junit-full.xml", "results.json", "e2e.log", "summary.md", "report.html", "PRODUCT.yaml"}
 
 
 def stage(rows: list[ResultRow]) -> ParquetResults:
@@ -58,13 +58,19 @@ def test_report_step_writes_uploads_publishes_and_exits_by_the_run(
     assert {r.check_id for r in own} == {"report.regression"}
     assert all(r.status.value == "skipped" and "history" in r.message for r in own), own[0].message
     assert {r.name for r in sink.staged(RUN_ID) if r.step == "report"} == {r.name for r in own}
+    # the full junit lists every row, the report step's own included; the submission junit only CNCF ids
+    full = (out_dir / "junit-full.xml").read_text()
+    assert all(f'name="{r.name}"' in full for r in own)
+    assert "report.regression" not in (out_dir / "junit.xml").read_text()
     # the draft is for the cluster's version, with evidence pointing at the files that exist
     draft = yaml.safe_load((out_dir / "PRODUCT.yaml").read_text())
     assert draft["metadata"]["kubernetesVersion"] == "v1.35"
     dra = draft["spec"]["accelerators"][0]
     assert dra["status"] == "Implemented"
-    for link in dra["evidence"]:
-        assert Path(link.removeprefix("file://").split("#")[0]).is_file()
+    for link in dra["evidence"]:  # as the CNCF validator resolves them: relative to PRODUCT.yaml's folder
+        assert "://" not in link
+        assert "#" not in link
+        assert (out_dir / link).is_file()
     # MLflow: the reports are artifacts of the run's parent run
     from mlflow import MlflowClient
 

@@ -90,6 +90,18 @@ def test_version_and_empty_typed_list(tmp_path: Path) -> None:
     assert snap.covers("node.k8s.io/v1", "runtimeclasses")  # listed, and empty: known absent
 
 
+def test_a_type_discovery_does_not_serve_is_covered_and_empty(tmp_path: Path) -> None:
+    """As `kaic snapshot` writes it: an unfiltered api-resources table, no file for a type not served. The
+    live API answers "no objects" for such a type, so the snapshot must too (not "unknown")."""
+    (tmp_path / "api-resources.txt").write_text(
+        "NAME    SHORTNAMES   APIVERSION   NAMESPACED   KIND\nnodes                v1           false        Node\n")
+    snap = SnapshotCluster(tmp_path)
+    assert snap.groups_covered is None
+    assert snap.covers("karpenter.sh/v1", "nodepools")  # not served: complete, and empty
+    assert snap.list("karpenter.sh/v1", "nodepools") == []
+    assert not snap.covers("v1", "nodes")  # served, but its objects were not dumped: unknown
+
+
 @pytest.mark.parametrize(("name", "text", "error"), [
     ("labels.json", '{"nvidia.com/gpu.count": "1"}', "not a Kubernetes object"),
     ("broken.yaml", "a: [", "does not parse"),

@@ -16,9 +16,9 @@ from kaic.executor.loops import (
     parse_param_items,
 )
 from kaic.executor.process import PathMap
-from kaic.executor.scheduler import node_vars
 from kaic.executor.status import NodeStatus
 from kaic.executor.templating import UnresolvedError, nested, substitute, substitute_any
+from kaic.executor.varscope import node_vars
 
 pytestmark = pytest.mark.unit
 

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from kaic.cluster import RUN_ID_LABEL, record_calls
+from kaic.cluster import RUN_ID_LABEL, ClusterError, record_calls
 from kaic.cluster.fake import FakeCluster
 from kaic.results import Status
-from steps.provision.active import ActiveProbes, PodSettings, gang_pod, parse_report, probe_pod
+from steps.provision.active import ActiveProbes, PodSettings, judge_driver, parse_report, probe_pod
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.unit
@@ -47,7 +47,7 @@ def probes(cluster: FakeCluster) -> ActiveProbes:
 
 def test_pod_specs_are_valid_and_labelled(gpu_node: dict) -> None:
     cluster = FakeCluster([gpu_node])  # validates every created object against the 1.35 schemas, strictly
-    pods = (probe_pod("a", SETTINGS, 1), probe_pod("b", SETTINGS, 0, hold_s=30), gang_pod("c", SETTINGS, "g", 2, 5))
+    pods = (probe_pod("a", SETTINGS, 1), probe_pod("b", SETTINGS, 0, hold_s=30))
     for pod in pods:
         cluster.create(pod)
         assert pod["metadata"]["labels"][RUN_ID_LABEL] == SETTINGS.run_id
@@ -55,7 +55,6 @@ def test_pod_specs_are_valid_and_labelled(gpu_node: dict) -> None:
     assert limits["nvidia.com/gpu"] == "1"
     assert "nvidia.com/gpu" not in cluster.created[1]["spec"]["containers"][0]["resources"]["limits"]
     assert cluster.created[1]["spec"]["nodeSelector"] == SETTINGS.node_selector  # lands on a GPU node too
-    assert cluster.created[2]["metadata"]["annotations"]["kueue.x-k8s.io/pod-group-total-count"] == "2"
 
 
 def test_invalid_object_is_rejected_like_the_api_server(gpu_node: dict) -> None:
@@ -90,9 +89,6 @@ def test_secure_cluster_passes_every_probe(gpu_node: dict) -> None:
     assert p.no_request_no_device().status is Status.PASSED
     iso = p.device_isolation(available=2)
     assert iso.status is Status.PASSED, iso.message
-    gang = p.gang_admission(available=2)
-    assert gang.status is Status.PASSED, gang.message
-    assert "gang of 3 > 2 allocatable" in (gang.evidence or "")
     assert cluster.list("v1", "pods") == []  # everything the probes created is gone
     assert rec.rbac_rules() == {("", "pods"): {"create", "get", "list", "deletecollection"},
                                 ("", "pods/log"): {"get"}}
@@ -123,3 +119,46 @@ def test_isolation_needs_two_devices(gpu_node: dict) -> None:
     out = probes(FakeCluster([gpu_node])).device_isolation(available=1)
     assert out.status is Status.SKIPPED
     assert "needs 2" in out.message
+
+
+class NoRuntimeCluster(FakeCluster):
+    """Pods are placed and Running, but nothing answers for their output (a kwok node: no container runtime).
+    The error text is what kube-apiserver returned for a kwok pod's log on the dev cluster."""
+
+    def pod_logs(self, name: str, namespace: str) -> str:
+        raise ClusterError("GET .../log: HTTP 500: Get \"https://kaic-gpu-0:10250/containerLogs/...\": dial tcp: "
+                           "lookup kaic-gpu-0: no such host", 500)
+
+
+def test_a_node_without_a_runtime_makes_the_device_probes_unverified_never_passed(gpu_node: dict) -> None:
+    cluster = NoRuntimeCluster([gpu_node])
+    t = [0.0]
+    probes = ActiveProbes(cluster, SETTINGS, poll_s=0.5, clock=lambda: t[0],
+                          sleep=lambda s: t.__setitem__(0, t[0] + s))
+    pod = probes.accelerator_pod()
+    assert pod.status is Status.SKIPPED
+    assert pod.message.startswith("unverified: the scheduler placed a pod with 1 nvidia.com/gpu on node ")
+    assert "output cannot be read" in pod.message
+    assert pod.metric == "pod_time_to_running_s"
+    nodev = probes.no_request_no_device()
+    assert nodev.status is Status.SKIPPED
+    assert nodev.message.startswith("unverified: ")
+    assert cluster.list("v1", "pods") == []  # nothing left behind
+
+
+@pytest.mark.parametrize(("log", "advertised", "status", "says"), [
+    ("UUID GPU-1\nDRIVER 550.54.15\nKAIC-PROBE-DONE\n", {"n1": "550.54.15"}, Status.PASSED, "is the one"),
+    ("UUID GPU-1\nDRIVER 550.54.14\nKAIC-PROBE-DONE\n", {"n1": "550.54.15"}, Status.FAILED, "not the advertised"),
+    ("UUID GPU-1\nDRIVER 550.54.15\nKAIC-PROBE-DONE\n", {}, Status.FAILED, "advertises no driver"),
+    ("DEV /dev/dri/renderD128\nKAIC-PROBE-DONE\n", {"n1": "6.10.5"}, Status.SKIPPED, "unknown: "),
+])
+def test_driver_match_on_recorded_reports(log: str, advertised: dict[str, str], status: Status, says: str) -> None:
+    out = judge_driver(("n1", parse_report(log)), advertised)
+    assert out.status is status
+    assert says in out.message
+
+
+def test_driver_match_without_container_output_is_unverified() -> None:
+    out = judge_driver(("kaic-gpu-0", None), {"kaic-gpu-0": "550.54.15"})
+    assert out.status is Status.SKIPPED
+    assert out.message.startswith("unverified: node kaic-gpu-0 advertises driver 550.54.15")

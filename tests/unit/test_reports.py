@@ -32,17 +32,22 @@ OUTCOMES: dict[str, list[Outcome]] = {
                 metric="accelerator_count", value=8.0, unit="devices"),
         Outcome("provision.dra_apis", P, "resource.k8s.io/v1 serves DeviceClass, ResourceClaim, "
                 "ResourceClaimTemplate, ResourceSlice; 1 DeviceClass, 2 ResourceSlices"),
-        Outcome("provision.driver_versions", P, "nvidia.com/cuda.driver.major=580 on 2 nodes"),
+        Outcome("provision.driver_versions", S, "unverified: nvidia.com/cuda.driver.major=580 on 2 nodes; missing: a "
+                "pod comparing the driver it sees with the advertised one"),
         Outcome("provision.gpu_sharing", S, "no MIG, time-slicing or partitionable devices advertised"),
         Outcome("provision.vgpu", S, "no vGPU products in node labels or device attributes"),
         Outcome("provision.gateway_api", F, "Gateway API CRDs served but no GatewayClass is Accepted"),
-        Outcome("provision.gang_scheduler", P, "kueue-controller-manager Running (kueue.x-k8s.io/v1beta1)"),
+        Outcome("provision.gang_scheduler", S, "unverified: kueue-controller-manager Running (kueue.x-k8s.io/v1beta1); "
+                "missing: a gang admitted together"),
         Outcome("provision.gang_admission", S, "active probes disabled by the profile"),
-        Outcome("provision.cluster_autoscaler", P, "Karpenter NodePool gpu (nvidia.com/gpu) present"),
+        Outcome("provision.cluster_autoscaler", S, "unverified: Karpenter NodePool gpu (nvidia.com/gpu) Ready; "
+                "missing: N+1 scale-up"),
         Outcome("provision.metrics_apis", S, "cannot list APIService objects: forbidden"),
         Outcome("provision.accelerator_exporter", E, "timed out after 30s listing DaemonSets"),
         Outcome("provision.service_monitoring", S, "no Prometheus operator CRDs found"),
-        Outcome("provision.device_plugin", P, "nvidia-device-plugin-daemonset Running on 2 nodes"),
+        Outcome("provision.device_plugin", S, "unverified: nvidia-device-plugin-daemonset Running on 2 nodes; "
+                "missing: isolation probes"),
+        Outcome("provision.accelerator_pod", P, "pod with 1 nvidia.com/gpu Running after 3.1s"),
         Outcome("provision.device_isolation", F, "pod b saw 2 devices, expected 1"),
         Outcome("provision.disaggregated_inference", S, "needs a vendor attestation"),
         Outcome("provision.ai_operator", S, "no AI operator CRDs (Kubeflow Trainer, KubeRay) registered"),
@@ -92,7 +97,9 @@ def test_report_model_derives_status_and_verdicts(report: Report) -> None:
     verdicts = {s.id: s.verdict for s in report.requirements}
     assert verdicts["dra_support"] is Verdict.VERIFIED
     assert verdicts["ai_inference"] is Verdict.FAILED  # read probe failed, route skipped
-    assert verdicts["secure_accelerator_access"] is Verdict.PARTIAL  # plugin present, isolation failed
+    assert verdicts["secure_accelerator_access"] is Verdict.PARTIAL  # a claimed pod got its GPU, isolation failed
+    assert verdicts["gang_scheduling"] is Verdict.UNVERIFIED  # Kueue Running is presence, not admission
+    assert verdicts["cluster_autoscaling"] is Verdict.UNVERIFIED
     assert verdicts["accelerator_metrics"] is Verdict.ERROR
     assert verdicts["gpu_sharing"] is Verdict.UNVERIFIED
     assert verdicts["disaggregated_inference"] is Verdict.UNVERIFIED  # attestation skipped
@@ -112,8 +119,51 @@ def test_an_attestation_or_a_measurement_alone_verifies_nothing() -> None:
     assert verdict_of([]) is Verdict.NOT_CHECKED
 
 
-def test_junit_parses_and_counts_match(report: Report) -> None:
+def test_a_read_pass_proves_only_a_read_only_plan() -> None:
+    row = sample_rows()[0]
+    # an old-style READ 'passed' for gang scheduling (CRDs + controller) is not behaviour: unverified
+    assert verdict_of([replace(row, check_id="provision.gang_scheduler", status=P)]) is Verdict.UNVERIFIED
+    assert verdict_of([replace(row, check_id="provision.dra_apis", status=P)]) is Verdict.VERIFIED  # KAR-0051
+    assert verdict_of([replace(row, check_id="provision.gang_admission", status=P)]) is Verdict.VERIFIED
+
+
+def test_rejudging_at_136_drops_dra_support() -> None:
+    rows = [replace(r, status=F) if r.check_id == "provision.dra_apis" else r for r in sample_rows()]
+    at135 = Report.build(rows, "1.35")
+    assert any(r.check_id == "provision.dra_apis" and r.level.value == "MUST" for r in at135.rows)
+    at136 = Report.build(rows, "1.36")
+    dra = next(r for r in at136.rows if r.check_id == "provision.dra_apis")
+    assert dra.level.value == "INFO"  # 1.36 does not list dra_support: re-derived, not the stamped MUST
+    assert "dra_support" not in {s.id for s in at136.listed}
+
+
+def test_a_local_run_with_no_verifiable_must_says_no_cncf_verdict() -> None:
+    rows = [r for r in sample_rows() if r.status is not F and r.requirement_id is None]
+    rows += [replace(sample_rows()[0], check_id="provision.device_plugin", requirement_id="secure_accelerator_access",
+                     status=S, message="no Kubernetes cluster (local platform)")]
+    local = Report.build(rows, "1.35")
+    assert local.status is Status.PASSED
+    assert local.cncf_verdict == "no CNCF verdict"
+    assert local.headline == "no CNCF verdict"
+    assert "no CNCF verdict" in html.render(local)
+    assert "PASSED" not in markdown.render(local).split("\n")[2]
+
+
+def test_submission_junit_holds_the_cncf_requirements_only(report: Report) -> None:
     root = ET.fromstring(junit.render(report))
+    suite = root.find("testsuite")
+    assert suite is not None
+    cases = {x.get("name"): x for x in suite.findall("testcase")}
+    assert len(cases) == len(report.listed) == int(suite.get("tests", "-1"))
+    assert "TestSecureAcceleratorAccess" in cases  # the upstream test's name
+    assert cases["TestSecureAcceleratorAccess"].find("failure") is not None  # partial: isolation failed
+    assert cases["dra_support"].find("system-out") is not None  # verified
+    assert cases["gang_scheduling"].find("skipped") is not None  # unverified
+    assert not any(n and n.startswith(("train.", "data.", "serve.ready")) for n in cases)
+
+
+def test_junit_parses_and_counts_match(report: Report) -> None:
+    root = ET.fromstring(junit.render_full(report))
     suite = root.find("testsuite")
     assert suite is not None
     cases = suite.findall("testcase")
@@ -204,7 +254,8 @@ def test_html_escapes_what_rows_say(report: Report) -> None:
 
 def test_render_all_writes_every_file_name_the_validator_reads(report: Report, tmp_path: Path) -> None:
     files = reports.render(report, ["all"], tmp_path)
-    assert set(files) == {"junit.xml", "results.json", "e2e.log", "summary.md", "report.html", "PRODUCT.yaml"}
+    assert set(files) == {"junit.xml", "junit-full.xml", "results.json", "e2e.log", "summary.md", "report.html",
+                          "PRODUCT.yaml"}
     assert reports.expand_formats(["md", "junit", "md"]) == ["junit", "md"]
 
 
@@ -213,3 +264,41 @@ def test_default_version_follows_the_cluster_else_135() -> None:
     assert default_k8s_version(sample_rows("")) == "1.35"
     old = [replace(r, k8s_version="1.29.0") for r in sample_rows()]
     assert default_k8s_version(old) == "1.35"  # no template for 1.29: the default
+
+
+def test_many_rows_of_one_check_fold_into_one_line_with_a_sub_table() -> None:
+    base = sample_rows()
+    expectation = next(r for r in base if r.check_id == "data.expectations")
+    many = [replace(expectation, message=f"expect_{i}: met") for i in range(135)]
+    many[7] = replace(many[7], status=F, message="expect_7: NOT met")
+    report = Report.build([r for r in base if r.check_id != "data.expectations"] + many, "1.35")
+    page = html.render(report)
+    checks = page.split("<h2>Checks</h2>")[1].split("<h2>Metrics</h2>")[0]
+    assert checks.count("<code>data.expectations</code>") == 1
+    assert "135 results: 134 passed, 1 failed" in checks
+    assert "<details>" in checks
+    assert "expect_7: NOT met" in checks
+    text = markdown.render(report)
+    assert text.count("`data.expectations` (folded, below)") == 1
+    assert "### `data.expectations` (135 results: 134 passed, 1 failed)" in text
+    assert len(ET.fromstring(junit.render_full(report)).findall("testsuite/testcase")) == len(report.rows)
+
+
+def test_html_draws_the_loss_curve_latency_by_concurrency_and_the_timeline() -> None:
+    rows = sample_rows()
+    train = next(r for r in rows if r.step == "train")
+    serve = next(r for r in rows if r.step == "serve")
+    extra = [replace(train, check_id="train.loss_curve", metric=f"loss_curve@step{k}", value=2.3 / (k + 1),
+                     unit="loss") for k in range(10)]
+    extra += [replace(serve, check_id="serve.latency", metric=f"serve_{q}_ms@c{c}", value=v * c, unit="ms")
+              for c in (1, 4, 16) for q, v in (("p50", 1.0), ("p95", 2.0), ("p99", 3.0))]
+    page = html.render(Report.build(rows + extra, "1.35"))
+    pictures = page.split("<h2>Pictures</h2>")[1].split("<h2>Checks</h2>")[0]
+    assert pictures.count("<svg") == 3
+    assert 'aria-label="Training loss (first steps)"' in pictures
+    assert 'aria-label="Serving latency by concurrency"' in pictures
+    for q in ("p50", "p95", "p99"):
+        assert f">{q}</text>" in pictures
+    assert 'aria-label="Step timeline"' in pictures
+    assert "concurrent clients 16: 48 ms" in pictures  # the p99 point at 16 clients
+    assert page.index("CNCF AI Conformance v1.35") < page.index("Run status")  # leads with the CNCF section

@@ -1,0 +1,152 @@
+"""provision's ACTIVE probes against a real control plane (the dev cluster: kube-apiserver, kube-scheduler,
+Kueue with its webhooks, the fake DRA driver's slices; kwok nodes with no container runtime).
+
+What the control plane shows is asserted as passed (scheduling, Kueue's all-or-nothing admission, DRA
+allocation, a webhook refusing); what it cannot show (a container's view of its devices: kwok runs no
+container) must come out `unverified`, never passed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kaic.cluster import ClusterClient, connect, run_selector, wait_until
+from kaic.results import Status
+from steps.provision.active import ActiveProbes, PodSettings, probe_pod
+from steps.provision.active_platform import DraAllocation, DraIsolation, KueueGang, OperatorWebhook, run_suffix
+
+pytestmark = pytest.mark.e2e
+
+NAMESPACE, QUEUE = "kaic-queue", "gpu"  # the dev cluster's Kueue LocalQueue (docs/dev-cluster.md)
+GPU_POOL = {"kaic.dev/pool": "gpu"}
+# The dev cluster's kwok nodes keep the node.kubernetes.io/not-ready taint that admission puts on a new Node (it
+# runs no node-lifecycle controller to lift it); the probes tolerate it as a profile would a GPU pool's taint.
+NOT_READY = ({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoSchedule"},)
+
+
+def _settings(run: str, **kw: object) -> PodSettings:
+    values: dict[str, object] = {"node_selector": GPU_POOL, "tolerations": NOT_READY, "timeout_s": 90.0,
+                                 "gang_observe_s": 20.0, "gang_queue": QUEUE, **kw}
+    return PodSettings(NAMESPACE, "busybox:1.36", run, "nvidia.com/gpu", **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def cluster(kubeconfig: str) -> ClusterClient:
+    return connect(kubeconfig, None, False)
+
+
+def _left(cluster: ClusterClient, run: str) -> list[str]:
+    sel = run_selector(run)
+    return [f"{plural}/{(o.get('metadata') or {}).get('name')}" for gv, plural in (
+        ("v1", "pods"), ("batch/v1", "jobs"), ("resource.k8s.io/v1", "resourceclaims"))
+        for o in cluster.list(gv, plural, NAMESPACE, sel)]
+
+
+def test_accelerator_pods_are_placed_by_the_real_scheduler_but_their_devices_stay_unverified(
+        cluster: ClusterClient) -> None:
+    run = "kaic-e2e-sched-0001"
+    probes = ActiveProbes(cluster, _settings(run))
+    placed = probes.accelerator_pod()
+    assert placed.status is Status.SKIPPED, placed.message  # kwok: no container, no device report
+    assert placed.message.startswith("unverified: the scheduler placed a pod with 1 nvidia.com/gpu on node kaic-gpu-")
+    assert placed.value is not None
+    nodev = probes.no_request_no_device()  # a no-request pod on a GPU node: placed, its view unknowable here
+    assert nodev.status is Status.SKIPPED
+    assert nodev.message.startswith("unverified: a pod without a request ran on node kaic-gpu-")
+    assert _left(cluster, run) == []
+
+
+def test_an_oversized_accelerator_pod_stays_unschedulable(cluster: ClusterClient) -> None:
+    run = "kaic-e2e-sched-0002"
+    pod = probe_pod("kaic-e2e-oversize", _settings(run), 9)  # 9 > the 8 GPUs of any node
+    cluster.create(pod)
+    try:
+        def unschedulable() -> str | None:
+            got = cluster.get("v1", "pods", "kaic-e2e-oversize", NAMESPACE) or {}
+            for c in (got.get("status") or {}).get("conditions") or []:
+                if c.get("type") == "PodScheduled" and c.get("reason") == "Unschedulable":
+                    return str(c.get("message"))
+            return None
+
+        message = wait_until(unschedulable, 60, "the oversized pod to be reported Unschedulable")
+        assert "nvidia.com/gpu" in message
+        assert (cluster.get("v1", "pods", "kaic-e2e-oversize", NAMESPACE) or {}).get("spec", {}).get("nodeName") is None
+    finally:
+        cluster.delete_collection("v1", "pods", NAMESPACE, run_selector(run))
+
+
+def test_kueue_admits_a_gang_whole_and_holds_an_oversized_one(cluster: ClusterClient) -> None:
+    run = "kaic-e2e-gang-0001"
+    out = KueueGang(cluster, _settings(run)).run(available=16, size=2)
+    assert out.status is Status.PASSED, (out.message, out.evidence)
+    assert "stayed suspended with no pod" in out.message
+    assert _left(cluster, run) == []
+
+
+def test_a_resource_claim_is_allocated_from_the_fake_drivers_slices(cluster: ClusterClient) -> None:
+    run = "kaic-e2e-dra-0001"
+    out = DraAllocation(cluster, _settings(run, node_selector={}), "gpu.example.com").run()
+    assert out.status is Status.PASSED, (out.message, out.evidence)
+    assert "gpu.example.com/kaic-dra-0/" in out.message
+    assert _left(cluster, run) == []
+
+
+def test_dra_isolation_allocates_distinct_devices_and_stays_unverified_without_container_output(
+        cluster: ClusterClient) -> None:
+    run = "kaic-e2e-dra-0002"
+    out = DraIsolation(cluster, _settings(run, node_selector={}), "gpu.example.com").run()
+    assert out.status is Status.SKIPPED, (out.message, out.evidence)  # kwok: no container output
+    assert out.message.startswith("unverified: two claims allocated distinct devices on node kaic-dra-0")
+    assert _left(cluster, run) == []
+
+
+def test_kueues_webhook_refuses_an_invalid_object_and_its_controller_reconciles_a_valid_one(
+        cluster: ClusterClient) -> None:
+    run = "kaic-e2e-op-0001"
+    out = OperatorWebhook(cluster, _settings(run)).run()
+    assert out.status is Status.PASSED, (out.message, out.evidence)
+    assert 'admission webhook "vclusterqueue.kb.io"' in (out.evidence or "")
+    prefix = f"kaic-{run_suffix(run)}-"
+
+    def ours() -> list[str]:
+        return [n for plural in ("clusterqueues", "resourceflavors")
+                for n in ((o.get("metadata") or {}).get("name", "")
+                          for o in cluster.list("kueue.x-k8s.io/v1beta2", plural)) if n.startswith(prefix)]
+
+    wait_until(lambda: not ours(), 60, f"the probe's Kueue objects ({prefix}*) to be gone (finalizers)")
+
+
+def test_the_provision_step_on_the_dev_cluster(kubeconfig: str, tmp_path: Path) -> None:
+    """`kaic step provision` with every active probe on: what the report gets from a control plane with
+    simulated nodes."""
+    profile = tmp_path / "devcluster.yaml"
+    profile.write_text(json.dumps({
+        "name": "devcluster", "platform": "devcluster", "image": "busybox:1.36",
+        "kubernetes": {"kubeconfig": kubeconfig, "namespace": NAMESPACE},
+        "accelerator": {"resource_name": "nvidia.com/gpu", "per_worker": 1, "node_selector": GPU_POOL,
+                        "tolerations": list(NOT_READY)},
+        "probes": {"active": True, "gang_scheduling": True, "gang_queue": QUEUE, "gang_observe_s": 15,
+                   "timeout_s": 90, "operator_webhook": True, "dra_claims": True,
+                   "dra_device_class": "gpu.example.com"},
+    }))
+    run = subprocess.run(
+        [sys.executable, "-m", "kaic.cli", "step", "provision", "--profile", str(profile), "--run-id",
+         "kaic-e2e-provision-1"], env={**os.environ, "KAIC_HOME": str(tmp_path / "home")},
+        capture_output=True, text=True, timeout=900)
+    assert run.returncode in (0, 1), run.stderr[-3000:]
+    (Path(os.environ.get("KAIC_E2E_OUT", tmp_path)) / "provision-devcluster.txt").write_text(run.stdout + run.stderr)
+    status = {t[2].split("[")[0]: t[0] for t in (ln.split() for ln in run.stdout.splitlines())
+              if len(t) > 2 and t[2].startswith("provision.")}  # "  PASS MUST   provision.x (req) — message"
+    assert status["provision.gang_admission"] == "PASS"
+    assert status["provision.dra_allocation"] == "PASS"
+    assert status["provision.operator_webhook"] == "PASS"
+    assert status["provision.accelerator_pod"] == "skip"  # kwok: placed, its devices unverified
+    assert status["provision.no_request_no_device"] == "skip"
+    assert status["provision.claim_isolation"] == "skip"
+    assert status["provision.driver_match"] == "skip"  # advertised 550.54.15, the pod's view unreadable
