@@ -110,7 +110,7 @@ def test_every_command_in_the_table_loads_and_configures() -> None:
     [
         (["run", "--resume", "no-such-run"], "--resume: no run 'no-such-run'"),
         (["run", "--profile", "no-such-profile"], "profile 'no-such-profile': no such built-in profile"),
-        (["run", "--backend", "argo"], "--backend argo needs --argo-server URL"),
+        (["run", "--backend", "argo"], "--backend argo needs one of --argo-server URL or --kubeconfig FILE"),
         (["step", "provision", "--object-store", "ftp://x"], "bad object-store URI 'ftp://x'"),
     ],
 )
