@@ -305,7 +305,11 @@ def _serve(argv: Callable[[int], list[str]], log: Path, ready: str, timeout: flo
     server = ServerProcess(argv(port), log)
     server.start(env)
     url = f"http://127.0.0.1:{port}"
-    server.wait_ready(url + ready, timeout)
+    try:
+        server.wait_ready(url + ready, timeout)
+    except RuntimeError:
+        server.stop()  # never leak a server that did not come up in time
+        raise
     return server, url
 
 
