@@ -305,7 +305,11 @@ def _serve(argv: Callable[[int], list[str]], log: Path, ready: str, timeout: flo
     server = ServerProcess(argv(port), log)
     server.start(env)
     url = f"http://127.0.0.1:{port}"
-    server.wait_ready(url + ready, timeout)
+    try:
+        server.wait_ready(url + ready, timeout)
+    except RuntimeError:
+        server.stop()  # never leak a server that did not come up in time
+        raise
     return server, url
 
 
@@ -322,7 +326,7 @@ def _mlflow(root: Path, port: int | None = None) -> tuple[ServerProcess, str]:
                 f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),
                 "--host", "127.0.0.1", "--port", str(p), "--workers", "1"]
 
-    return _serve(argv, root / "server.log", "/health", 240, port, env)
+    return _serve(argv, root / "server.log", "/health", 600, port, env)  # minutes on a loaded machine
 
 
 def _signal(server: ServerProcess, sig: signal.Signals) -> None:
