@@ -63,7 +63,7 @@ def concurrency_probe() -> str:
     """A script that records, in ``$PROBE.max``, how many copies of itself ran at once (mkdir is
     the lock), so the bound is checked by what the processes saw, not by timing."""
     lock, cur, top = f"{PROBE}.lock", f"{PROBE}.cur", f"{PROBE}.max"
-    take = f"until mkdir {lock} 2>/dev/null; do :; done"
+    take = f"until mkdir {lock} 2>/dev/null; do sleep 0.01; done"
     return (
         f"{take}; n=$(( $(cat {cur} 2>/dev/null || echo 0) + 1 )); echo $n > {cur}; "
         f"m=$(cat {top} 2>/dev/null || echo 0); [ $n -gt $m ] && echo $n > {top}; rmdir {lock}; "
