@@ -305,7 +305,7 @@ def test_expression_error_at_run_time_fails_the_node_with_the_message(tmp_path: 
                         {
                             "name": "bad",
                             "template": "say",
-                            "arguments": {"parameters": [{"name": "m", "value": "{{= asInt('x') }}"}]},
+                            "arguments": {"parameters": [{"name": "m", "value": "{{=asInt(workflow.parameters.n)}}"}]},
                         }
                     ]
                 ],
@@ -315,7 +315,10 @@ def test_expression_error_at_run_time_fails_the_node_with_the_message(tmp_path: 
                 "inputs": {"parameters": [{"name": "m"}]},
                 "container": {"image": "debian", "command": ["echo", "{{inputs.parameters.m}}"]},
             },
-        ]
+        ],
+        # a value known only at run time: a constant expression that cannot succeed is refused as bad input
+        # before the run (tests/unit/test_bad_input.py), like Argo's lint would
+        arguments={"parameters": [{"name": "n", "value": "x"}]},
     )
     r = run(doc, tmp_path / "h")
     assert r.phase == "Failed"
