@@ -44,10 +44,15 @@ def helm_binary() -> str | None:
 def chart_rbac(namespace: str, release: str) -> tuple[list[Obj], str]:
     """The chart's steps identity as helm renders it (templates/steps-rbac.yaml), and how it was rendered.
     Without a helm binary, the same objects from the rule files the template embeds verbatim."""
+    from kaic.devcluster.build import K8S_VERSION
+
     helm = helm_binary()
     if helm:
         out = subprocess.run([helm, "template", release, str(CHART), "-n", namespace,
-                              "--show-only", "templates/steps-rbac.yaml"],
+                              "--show-only", "templates/steps-rbac.yaml",
+                              # offline rendering assumes Kubernetes v1.20 (a go-installed helm has no build-time
+                              # default); the chart requires >= 1.33: render for the dev cluster's version
+                              "--kube-version", K8S_VERSION],
                              capture_output=True, text=True, timeout=120, check=True).stdout
         docs = [d for d in yaml.safe_load_all(out) if d]
         return [d for d in docs if d.get("kind") in RBAC_KINDS], f"helm template ({helm})"
