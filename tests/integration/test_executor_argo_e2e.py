@@ -21,6 +21,7 @@ from kaic.errors import ConfigError
 from kaic.executor import ExecutorOptions, NodeStatus, WorkflowResult, run_workflow
 from kaic.executor.manifest import load_text
 from tests.conftest import shared_path
+from tests.executor_timing import max_overlap
 
 pytestmark = pytest.mark.integration
 
@@ -87,18 +88,6 @@ def pods(r: WorkflowResult) -> list[NodeStatus]:
 
 def inputs(node: NodeStatus) -> dict[str, str]:
     return {p["name"]: p["value"] for p in node.inputs}
-
-
-def max_overlap(nodes: list[NodeStatus]) -> int:
-    events = sorted(
-        itertools.chain.from_iterable(((n.started_mono, 1), (n.finished_mono, -1)) for n in nodes),
-        key=lambda e: (e[0], e[1]),
-    )
-    running = best = 0
-    for _, delta in events:
-        running += delta
-        best = max(best, running)
-    return best
 
 
 def phases(**expected: str) -> Check:

@@ -3,7 +3,6 @@ docs and controller source say (workflow/controller/{operator,dag,steps,hooks,sc
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 from kaic.errors import ConfigError
 from kaic.executor import ExecutorOptions, NodeStatus, WorkflowResult, run_workflow
+from tests.executor_timing import max_overlap
 
 pytestmark = pytest.mark.integration
 
@@ -42,18 +42,6 @@ def named(r: WorkflowResult, suffix: str) -> NodeStatus:
     found = [n for n in r.nodes.values() if n.name == f"{r.name}{suffix}"]
     assert found, f"no node {r.name}{suffix}; have {sorted(n.name for n in r.nodes.values())}"
     return found[0]
-
-
-def max_overlap(nodes: list[NodeStatus]) -> int:
-    events = sorted(
-        itertools.chain.from_iterable(((n.started_mono, 1), (n.finished_mono, -1)) for n in nodes),
-        key=lambda e: (e[0], e[1]),
-    )
-    running = best = 0
-    for _, delta in events:
-        running += delta
-        best = max(best, running)
-    return best
 
 
 PROBE = "$PROBE"  # the counter's path, from the environment: /tmp paths in a manifest are per node
