@@ -81,7 +81,7 @@ def port_listening(port: int) -> bool:
                for c in psutil.net_connections(kind="inet"))
 
 
-def assert_nothing_left(home: Path, ports: set[int], timeout: float = 30.0) -> None:
+def assert_nothing_left(home: Path, ports: set[int], timeout: float = 90.0) -> None:
     wait_for("every process of the run to be gone", lambda: not run_processes(home), timeout)
     assert not [p for p in ports if port_listening(p)], f"still listening: {ports}"
 
