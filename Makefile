@@ -1,4 +1,4 @@
-# kaic — `make help` lists the targets. `make ci` is exactly what CI runs (.ci/run calls it).
+# kaic — `make help` lists the targets. `make ci` runs lint, typecheck and the tests; .ci/run also builds and starts the dev cluster and runs each tier on its own.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -25,7 +25,7 @@ install: $(VENV)/.installed ## create .venv (if missing) and install kaic with p
 run: install ## run the conformance workflow on this machine (no cluster) and print where the report is
 	$(KAIC) run --profile local --suite quick
 
-test: install ## run the test suite (unit + integration; e2e and gpu tests skip without a cluster/GPU)
+test: install ## run the test suite (unit, integration, faults; e2e against the dev cluster or skipped; gpu skipped without CUDA)
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 test-unit: install ## run only the fast unit tier
