@@ -3,6 +3,10 @@
 The workflow-controller only watches custom resources, so an Argo Server is not needed to run workflows:
 the WorkflowTemplate and CronWorkflow are applied server-side, a Workflow is submitted from the template by
 creating it with `spec.workflowTemplateRef` (what `argo submit --from` does), and waiting polls its status.
+
+The controller resolves `workflowTemplateRef` from its informer cache, not from the API server, so a Workflow
+submitted right after its template was created can end in Error ("workflowtemplates ... not found") before the
+cache has caught up. `submit_once_accepted` watches for exactly that and submits again.
 """
 
 from __future__ import annotations
@@ -71,6 +75,60 @@ def submit_from_template(client: KubeCluster, template: str, namespace: str, par
     return name
 
 
+ACCEPT_DEADLINE_S = 30.0  # how long to watch a new Workflow for the controller's first verdict on it
+RESUBMITS = 5
+
+
+def template_unseen(phase: str | None, message: str, template: str) -> bool:
+    """Whether the controller errored a Workflow only because its cache lacked `template` (Argo's message is
+    the API's NotFound: `workflowtemplates.argoproj.io "<name>" not found`)."""
+    return phase == "Error" and f'workflowtemplates.argoproj.io "{template}" not found' in message
+
+
+def _first_phase(client: KubeCluster, name: str, namespace: str, *, deadline_s: float,
+                 clock: Callable[[], float], sleep: Callable[[float], None]) -> tuple[str | None, str]:
+    """The Workflow's phase and message once the controller has set one (None when it has not by the deadline)."""
+    deadline = clock() + deadline_s
+    while True:
+        try:
+            status = ((client.get(GV, "workflows", name, namespace) or {}).get("status") or {})
+        except ClusterError:
+            status = {}
+        if status.get("phase"):
+            return str(status["phase"]), str(status.get("message") or "")
+        if clock() >= deadline:
+            return None, ""
+        sleep(0.5)
+
+
+def submit_once_accepted(client: KubeCluster, template: str, namespace: str, parameters: Mapping[str, str], *,
+                         out: TextIO, deadline_s: float = ACCEPT_DEADLINE_S,
+                         clock: Callable[[], float] = time.monotonic,
+                         sleep: Callable[[float], None] = time.sleep) -> str:
+    """Submit a Workflow from `template` and watch it until the controller has a phase for it; when the
+    controller errored it only because its cache has not yet seen `template` (which the API server has),
+    delete it and submit again, up to RESUBMITS times. Returns the accepted Workflow's name."""
+    for attempt in range(RESUBMITS):
+        name = submit_from_template(client, template, namespace, parameters)
+        phase, message = _first_phase(client, name, namespace, deadline_s=deadline_s, clock=clock, sleep=sleep)
+        if not template_unseen(phase, message, template):
+            return name
+        try:
+            exists = client.get(GV, "workflowtemplates", template, namespace) is not None
+        except ClusterError as exc:
+            raise _fail(f"read WorkflowTemplate {namespace}/{template}", exc) from None
+        if not exists:
+            return name  # really gone: the wait reports the controller's error
+        print(f"Workflow {namespace}/{name}: the workflow-controller has not yet seen WorkflowTemplate "
+              f"{namespace}/{template} (its cache trails the API server); submitting again", file=out, flush=True)
+        try:
+            client.delete(GV, "workflows", name, namespace)
+        except ClusterError as exc:
+            raise _fail(f"delete Workflow {namespace}/{name}", exc) from None
+        sleep(min(8.0, 0.5 * 2 ** attempt))
+    return submit_from_template(client, template, namespace, parameters)  # the wait reports what happens
+
+
 def wait_for_workflow(client: KubeCluster, name: str, namespace: str, *, timeout_s: float, poll_s: float = 2.0,
                       out: TextIO, clock: Callable[[], float] = time.monotonic,
                       sleep: Callable[[float], None] = time.sleep,
@@ -109,7 +167,7 @@ def submit_and_wait(client: KubeCluster, config: PipelineConfig, *, namespace: s
     out = out or sys.stdout
     applied = apply(client, build_workflow(config).to_dict(), namespace)
     print(f"WorkflowTemplate {namespace}/{TEMPLATE_NAME} {applied}", file=out, flush=True)
-    name = submit_from_template(client, TEMPLATE_NAME, namespace, parameters or {})
+    name = submit_once_accepted(client, TEMPLATE_NAME, namespace, parameters or {}, out=out)
     print(f"submitted Workflow {namespace}/{name}", file=out, flush=True)
     if not wait:
         return SubmitResult(name, applied, None)

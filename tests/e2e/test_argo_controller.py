@@ -4,6 +4,7 @@ runner executes as local processes (kaic.devcluster.pod_runner), through the rea
 - a small workflow (DAG, output parameter from a file, script `result`, Secret/fieldRef environment, onExit)
   ends Succeeded with the outputs the controller read from the WorkflowTaskResults; a failing one ends Failed
   with the exit code and the "not emulated" message in its nodes, and its exit handler still runs;
+- a Workflow the controller errored because its cache had not yet seen the template is submitted again;
 - kaic's compiled WorkflowTemplate and CronWorkflow are accepted by the real API (a broken one is refused);
 - kaic's conformance workflow, submitted with `kaic submit --kubeconfig`, ends Succeeded with every step run
   by the pod runner and the onExit teardown run; a run whose train step fails ends Failed, teardown still run;
@@ -162,6 +163,38 @@ def test_a_failing_workflow_ends_failed_and_its_exit_handler_still_runs(kc: Kube
         cleanup = by_name[f"{wf['metadata']['name']}.onExit"]
         assert cleanup["phase"] == "Succeeded"
         assert cleanup["hostNodeName"] == NODE
+
+
+class TemplateAppearsLate(KubeCluster):
+    """kaic's client, except that the WorkflowTemplate is created the moment kaic first checks for it: after
+    the controller has already errored the first Workflow, which is the order of events when the controller's
+    cache trails a template `kaic submit` has just applied (seen in CI)."""
+
+    def __init__(self, kc: KubeCluster, template: dict[str, Any]) -> None:
+        self.__dict__.update(kc.__dict__)
+        self.template: dict[str, Any] | None = template
+
+    def get(self, group_version: str, plural: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        if plural == "workflowtemplates" and self.template is not None:
+            self.create(self.template)
+            self.template = None
+        return super().get(group_version, plural, name, namespace)
+
+
+def test_a_workflow_errored_because_the_controller_had_not_seen_its_template_is_submitted_again(
+        kc: KubeCluster) -> None:
+    with live.namespace(kc, "argo-late", restricted=False) as ns:
+        template = {"apiVersion": GV, "kind": "WorkflowTemplate", "metadata": {"name": "late", "namespace": ns},
+                    "spec": {"entrypoint": "hello", "templates": [{"name": "hello", "container": {
+                        "image": "busybox", "command": ["echo"], "args": ["hello"]}}]}}
+        out = io.StringIO()
+        name = argo_kube.submit_once_accepted(TemplateAppearsLate(kc, template), "late", ns, {}, out=out)
+        errored = [wf for wf in kc.list(GV, "workflows", ns)
+                   if (wf.get("status") or {}).get("phase") == "Error" and wf["metadata"]["name"] != name]
+        assert "has not yet seen WorkflowTemplate" in out.getvalue() and "submitting again" in out.getvalue()
+        assert not errored or all(wf["metadata"].get("deletionTimestamp") for wf in errored)
+        waited = argo_kube.wait_for_workflow(kc, name, ns, timeout_s=SMALL_DEADLINE_S, poll_s=1.0, out=out)
+        assert waited.phase == "Succeeded", out.getvalue()
 
 
 # --- kaic's own workflow ---------------------------------------------------------------------------------

@@ -219,6 +219,19 @@ def test_submitting_from_the_template_through_the_kubernetes_api_is_argo_submit_
     assert "arguments" not in workflow_from_template("t", "ns", {})["spec"]
 
 
+def test_only_the_controllers_template_cache_miss_counts_as_unseen() -> None:
+    from kaic.argo.kube import template_unseen
+
+    # As the v4.1.4 workflow-controller wrote it on the Workflow in CI (status.message).
+    seen_in_ci = 'workflowtemplates.argoproj.io "kaic-conformance" not found'
+    assert template_unseen("Error", seen_in_ci, "kaic-conformance")
+    assert not template_unseen("Error", seen_in_ci, "other")
+    assert not template_unseen("Failed", seen_in_ci, "kaic-conformance")
+    assert not template_unseen("Running", "", "kaic-conformance")
+    assert not template_unseen(None, "", "kaic-conformance")
+    assert not template_unseen("Error", 'invalid spec: templates.main not found', "kaic-conformance")
+
+
 def test_the_controller_config_steers_every_workflow_pod_to_the_runner() -> None:
     from kaic.devcluster import argo
     from kaic.devcluster.pod_runner import LABEL, TAINT
