@@ -113,13 +113,21 @@ def rbac_rows(chart: Path) -> list[Row]:
     return [_row("RBAC coverage", detail, cov.problems())]
 
 
+def find_helm() -> str | None:
+    """helm on PATH, else the one the dev cluster builds from its Go module (`make cluster-build`)."""
+    from kaic.devcluster.build import HELM
+
+    built = HELM.path("helm")
+    return shutil.which("helm") or (str(built) if built.is_file() else None)
+
+
 def helm_rows(chart: Path) -> list[Row]:
     import subprocess
 
-    helm = shutil.which("helm")
+    helm = find_helm()
     if helm is None:
-        return [Row("helm lint / helm template", "SKIP", "helm is not installed: helm lint and helm template "
-                    "did not run (the checks above are the offline substitute)")]
+        return [Row("helm lint / helm template", "SKIP", "helm is neither on PATH nor built (`make cluster-build`): "
+                    "helm lint and helm template did not run (the checks above are the offline substitute)")]
     from kaic.deploy_check import values
 
     rows = []

@@ -191,7 +191,8 @@ def test_a_workflow_errored_because_the_controller_had_not_seen_its_template_is_
         name = argo_kube.submit_once_accepted(TemplateAppearsLate(kc, template), "late", ns, {}, out=out)
         errored = [wf for wf in kc.list(GV, "workflows", ns)
                    if (wf.get("status") or {}).get("phase") == "Error" and wf["metadata"]["name"] != name]
-        assert "has not yet seen WorkflowTemplate" in out.getvalue() and "submitting again" in out.getvalue()
+        assert f"has not yet seen WorkflowTemplate {ns}/late" in out.getvalue()
+        assert "submitting again" in out.getvalue()
         assert not errored or all(wf["metadata"].get("deletionTimestamp") for wf in errored)
         waited = argo_kube.wait_for_workflow(kc, name, ns, timeout_s=SMALL_DEADLINE_S, poll_s=1.0, out=out)
         assert waited.phase == "Succeeded", out.getvalue()
