@@ -141,17 +141,21 @@ def apiserver(files: Files, ports: Ports, admin_token: str) -> ProcessSpec:
         ready=https_ok(f"https://127.0.0.1:{ports.apiserver}/readyz", files.ca_cert, admin_token))
 
 
+def _client_args(kubeconfig: Path, port: int) -> list[str]:
+    """What the controller-manager and the scheduler share: their kubeconfig (also for delegated authn/authz
+    of their own endpoint), a secure port on loopback, no leader election, DRA on."""
+    return [f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1", f"--secure-port={port}",
+            "--leader-elect=false", "--feature-gates=DynamicResourceAllocation=true"]
+
+
 def controller_manager(files: Files, ports: Ports) -> ProcessSpec:
     kubeconfig = files.kubeconfig_controller_manager
     return ProcessSpec("kube-controller-manager", [
-        str(KUBERNETES.path("kube-controller-manager")),
-        f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        "--bind-address=127.0.0.1", f"--secure-port={ports.controller_manager}",
+        str(KUBERNETES.path("kube-controller-manager")), *_client_args(kubeconfig, ports.controller_manager),
         f"--controllers={','.join(CONTROLLERS)}",
         f"--service-account-private-key-file={files.sa_key}", f"--root-ca-file={files.ca_cert}",
-        "--use-service-account-credentials=true", "--leader-elect=false",
-        "--feature-gates=DynamicResourceAllocation=true",
+        "--use-service-account-credentials=true",
     ], ports=(ports.controller_manager,),
         ready=https_insecure_ok(f"https://127.0.0.1:{ports.controller_manager}/healthz"))
 
@@ -159,11 +163,7 @@ def controller_manager(files: Files, ports: Ports) -> ProcessSpec:
 def scheduler(files: Files, ports: Ports) -> ProcessSpec:
     kubeconfig = files.kubeconfig_scheduler
     return ProcessSpec("kube-scheduler", [
-        str(KUBERNETES.path("kube-scheduler")),
-        f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        "--bind-address=127.0.0.1", f"--secure-port={ports.scheduler}", "--leader-elect=false",
-        "--feature-gates=DynamicResourceAllocation=true",
+        str(KUBERNETES.path("kube-scheduler")), *_client_args(kubeconfig, ports.scheduler),
     ], ports=(ports.scheduler,), ready=https_insecure_ok(f"https://127.0.0.1:{ports.scheduler}/healthz"))
 
 

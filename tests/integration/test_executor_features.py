@@ -3,6 +3,7 @@ artifacts, resume, signals, parallelism and status.json."""
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import json
@@ -20,21 +21,12 @@ import yaml
 
 from kaic.executor import ExecutorOptions, NodeStatus, resume_workflow, run_workflow
 from kaic.executor.runner import LinePrinter
+from tests import workflow_docs
+from tests.workflow_docs import sh
 
 pytestmark = pytest.mark.integration
 
-
-def wf(templates: list[dict[str, Any]], name: str = "feat", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"name": name},
-        "spec": {"entrypoint": templates[0]["name"], "templates": templates, **spec},
-    }
-
-
-def sh(name: str, script: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "container": {"image": "alpine", "command": ["sh", "-c", script]}, **extra}
+wf = functools.partial(workflow_docs.wf, name="feat")
 
 
 def stdout(run_dir: Path, node: NodeStatus) -> str:

@@ -3,6 +3,7 @@ docs and controller source say (workflow/controller/{operator,dag,steps,hooks,sc
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -11,22 +12,13 @@ import pytest
 
 from kaic.errors import ConfigError
 from kaic.executor import ExecutorOptions, NodeStatus, WorkflowResult, run_workflow
+from tests import workflow_docs
 from tests.executor_timing import max_overlap
+from tests.workflow_docs import sh
 
 pytestmark = pytest.mark.integration
 
-
-def wf(templates: list[dict[str, Any]], name: str = "sem", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"name": name},
-        "spec": {"entrypoint": templates[0]["name"], "templates": templates, **spec},
-    }
-
-
-def sh(name: str, script: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "container": {"image": "debian", "command": ["sh", "-c", script]}, **extra}
+wf = functools.partial(workflow_docs.wf, name="sem")
 
 
 def run(doc: dict[str, Any], home: Path, **env: str) -> WorkflowResult:
