@@ -1,4 +1,5 @@
-# kaic — `make help` lists the targets. `make ci` runs lint, typecheck and the tests; .ci/run also builds and starts the dev cluster and runs each tier on its own.
+# kaic — `make help` lists the targets. `make ci` runs lint, typecheck and the tests; .ci/run also builds and starts the
+# dev cluster and runs the e2e tier against it, beside the other tiers (README, Develop).
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
