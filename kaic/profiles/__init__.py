@@ -92,6 +92,11 @@ class Probes(_Model):
     gang_queue: str | None = None  # Kueue LocalQueue name
     gang_observe_s: float = Field(30, gt=0)  # how long an over-sized gang is watched for a Running pod
     timeout_s: float = Field(300, gt=0)
+    # cluster_autoscaling: N+1 whole-node accelerator pods on the N-node pool (runs with --suite full only)
+    node_autoscaling: bool = False
+    autoscaling_pool: dict[str, str] = Field(default_factory=dict)  # its node labels (default: accelerator's)
+    scale_up_timeout_s: float = Field(900, gt=0)  # until the new node is allocatable and every pod runs
+    scale_down_timeout_s: float = Field(1800, gt=0)  # until the pool is back to its nodes (autoscalers wait ~10 min)
 
 
 class Training(_Model):

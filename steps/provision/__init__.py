@@ -51,6 +51,11 @@ class Config(StepConfig):
     operator_webhook: bool = False
     dra_claims: bool = False
     dra_device_class: str | None = None
+    node_autoscaling: bool = False
+    autoscaling_pool: dict[str, str] = Field(default_factory=dict)
+    scale_up_timeout_s: float = 900.0
+    scale_down_timeout_s: float = 1800.0
+    suite: Literal["quick", "full"] = "quick"
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -92,6 +97,11 @@ def make_config(args: argparse.Namespace, profile: Profile) -> Config:
         "timeout_s": profile.probes.timeout_s, "not_applicable": dict(profile.not_applicable),
         "operator_webhook": profile.probes.operator_webhook, "dra_claims": profile.probes.dra_claims,
         "dra_device_class": profile.probes.dra_device_class,
+        "node_autoscaling": profile.probes.node_autoscaling,
+        "autoscaling_pool": dict(profile.probes.autoscaling_pool or profile.accelerator.node_selector),
+        "scale_up_timeout_s": profile.probes.scale_up_timeout_s,
+        "scale_down_timeout_s": profile.probes.scale_down_timeout_s,
+        "suite": getattr(args, "suite", None) or "quick",
     }
     return parse_config(Config, values, f"profile {profile.name}")
 
@@ -167,8 +177,6 @@ def _finish(ctx: StepContext, fp: Any, probes: list[Outcome]) -> list[Outcome]:
 # ACTIVE checks kaic does not run yet: what the test plan needs, said in the row (never passed).
 NOT_AUTOMATED: dict[str, str] = {
     "provision.driver_match": "the accelerator pod did not run (it reads the driver with nvidia-smi)",
-    "provision.node_autoscaling": "not run by kaic yet: N+1 accelerator pods on an N-node pool (pool grows, the "
-                                  "pending pod runs, the pool shrinks back) takes tens of minutes",
     "provision.hpa_custom_metric": "not run by kaic yet: an HPA on a custom metric scaling accelerator pods up and "
                                    "down",
     "provision.exporter_scrape": "not run by kaic yet: scraping each accelerator node's exporter under load",
@@ -228,6 +236,7 @@ def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Ou
                                                  lambda: DraAllocation(client, settings, device_class).run())
         out["provision.claim_isolation"] = _guard("provision.claim_isolation",
                                                   lambda: DraIsolation(client, settings, device_class).run())
+    out["provision.node_autoscaling"] = _node_autoscaling(config, client, settings, device_skip)
     if config.operator_webhook:
         out["provision.operator_webhook"] = _guard("provision.operator_webhook",
                                                    lambda: OperatorWebhook(client, settings).run())
@@ -235,6 +244,20 @@ def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Ou
         out["provision.operator_webhook"] = Outcome.skipped(
             "provision.operator_webhook", "operator probe disabled (profile probes.operator_webhook: false)")
     return [out.get(c) or Outcome.skipped(c, NOT_AUTOMATED.get(c, "not run")) for c in ACTIVE_CHECKS]
+
+
+def _node_autoscaling(config: Config, client: Any, settings: Any, device_skip: str | None) -> Outcome:
+    from steps.provision.active_autoscaling import CHECK, NodeAutoscaling
+
+    if not config.node_autoscaling:
+        return Outcome.skipped(CHECK, "node autoscaling probe disabled (profile probes.node_autoscaling: false)")
+    if config.suite != "full":
+        return Outcome.skipped(CHECK, "runs with --suite full only: N+1 whole-node accelerator pods, then waiting "
+                               "for the pool to grow and to shrink back, takes tens of minutes")
+    if device_skip:
+        return Outcome.skipped(CHECK, device_skip)
+    return _guard(CHECK, NodeAutoscaling(client, settings, config.autoscaling_pool, config.scale_up_timeout_s,
+                                         config.scale_down_timeout_s).run)
 
 
 def _available(view: Any, config: Config) -> int:

@@ -12,19 +12,24 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from kaic.cluster import ClusterClient, connect, run_selector, wait_until
+from kaic.devcluster.topology import Topology, node_object
 from kaic.results import Status
 from steps.provision.active import ActiveProbes, PodSettings, probe_pod
+from steps.provision.active_autoscaling import NodeAutoscaling
 from steps.provision.active_platform import DraAllocation, DraIsolation, KueueGang, OperatorWebhook, run_suffix
 
 pytestmark = pytest.mark.e2e
 
 NAMESPACE, QUEUE = "kaic-queue", "gpu"  # the dev cluster's Kueue LocalQueue (docs/dev-cluster.md)
 GPU_POOL = {"kaic.dev/pool": "gpu"}
+TOPOLOGY = Path(__file__).resolve().parents[2] / "devcluster" / "topology.yaml"
 # The dev cluster's kwok nodes keep the node.kubernetes.io/not-ready taint that admission puts on a new Node (it
 # runs no node-lifecycle controller to lift it); the probes tolerate it as a profile would a GPU pool's taint.
 NOT_READY = ({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoSchedule"},)
@@ -120,6 +125,70 @@ def test_kueues_webhook_refuses_an_invalid_object_and_its_controller_reconciles_
                           for o in cluster.list("kueue.x-k8s.io/v1beta2", plural)) if n.startswith(prefix)]
 
     wait_until(lambda: not ours(), 60, f"the probe's Kueue objects ({prefix}*) to be gone (finalizers)")
+
+
+class StandInAutoscaler(threading.Thread):
+    """What cluster-autoscaler's kwok provider would do for the GPU pool: when a probe pod is Unschedulable, add
+    one node like the pool's (kwok makes it Ready); once no probe pod is left, remove it. The test plays the
+    autoscaler because none can be built here: the module proxy refuses k8s.io/autoscaler/cluster-autoscaler
+    (403). Everything else is real: the scheduler binding the pending pod to the new node, kwok running it, and
+    the probe's observation through the API."""
+
+    NODE = "kaic-gpu-autoscaled-0"
+
+    def __init__(self, cluster: ClusterClient, run: str) -> None:
+        super().__init__(daemon=True)
+        self.cluster, self.selector = cluster, f"{run_selector(run)},kaic.dev/probe=autoscale"
+        self.stop, self.added, self.removed = threading.Event(), 0.0, 0.0
+
+    def run(self) -> None:
+        seen_pods = False
+        while not self.stop.wait(0.5):
+            pods = self.cluster.list("v1", "pods", NAMESPACE, self.selector)
+            seen_pods = seen_pods or bool(pods)
+            if not self.added and any(c.get("reason") == "Unschedulable" for p in pods
+                                      for c in (p.get("status") or {}).get("conditions") or []):
+                pool = Topology.load(TOPOLOGY).pool("gpu")
+                self.cluster.create(node_object(pool, self.NODE))
+                self.added = time.monotonic()
+            elif self.added and seen_pods and not pods and not self.removed:
+                self.cluster.delete("v1", "nodes", self.NODE)
+                self.removed = time.monotonic()
+
+    def finish(self) -> None:
+        """Stop watching and make sure the node it added is gone."""
+        self.stop.set()
+        self.join(10)
+        self.cluster.delete("v1", "nodes", self.NODE)
+
+
+def test_node_autoscaling_passes_when_the_pool_grows_runs_every_pod_and_shrinks_back(cluster: ClusterClient) -> None:
+    run = "kaic-e2e-autoscale-0001"
+    scaler = StandInAutoscaler(cluster, run)
+    scaler.start()
+    try:
+        out = NodeAutoscaling(cluster, _settings(run), GPU_POOL, up_timeout_s=120, down_timeout_s=60).run()
+    finally:
+        scaler.finish()
+    assert out.status is Status.PASSED, (out.message, out.evidence)
+    assert "the pool grew from 2 to 3 node(s)" in out.message
+    assert "shrank back to 2" in out.message
+    assert f"joined: {StandInAutoscaler.NODE}" in (out.evidence or "")
+    assert out.metric == "node_time_to_allocatable_s"
+    assert out.value is not None
+    assert out.value > 0
+    assert _left(cluster, run) == []
+
+
+def test_node_autoscaling_fails_where_nothing_adds_a_node(cluster: ClusterClient) -> None:
+    """The dev cluster itself has no autoscaler: the third whole-node pod stays pending and the probe says so."""
+    run = "kaic-e2e-autoscale-0002"
+    out = NodeAutoscaling(cluster, _settings(run), GPU_POOL, up_timeout_s=15, down_timeout_s=15).run()
+    assert out.status is Status.FAILED, (out.message, out.evidence)
+    assert "the pool stayed at its 2 node(s) for 15s while 3 pods needed 3: no node was added" in out.message
+    assert "Insufficient nvidia.com/gpu" in out.message
+    assert out.metric is None
+    assert _left(cluster, run) == []
 
 
 def test_the_provision_step_on_the_dev_cluster(kubeconfig: str, tmp_path: Path) -> None:
