@@ -42,6 +42,7 @@ class Component:
     ldflags: str = "-s -w"
     wrapper: str | None = None       # a wrapper module under devcluster/go/ built with `go build` instead
     env: tuple[tuple[str, str], ...] = ()  # extra environment of the build
+    tags: tuple[str, ...] = ()       # Go build tags
 
     @property
     def binaries(self) -> tuple[str, ...]:
@@ -80,11 +81,23 @@ ARGO = Component("argo", "v4.1.4", "github.com/argoproj/argo-workflows/v4",
                  env=(("GONOSUMDB", "github.com/google/go-containerregistry/pkg/authn/k8schain"),))
 KUEUE = Component("kueue", "v0.17.1", "sigs.k8s.io/kueue", ("sigs.k8s.io/kueue/cmd/kueue",))
 HELM = Component("helm", "v3.22.0", "helm.sh/helm/v3", ("helm.sh/helm/v3/cmd/helm",))
+# Prometheus v3.16.0 is the module's v0.316.0. `remove_all_sd` drops every service discovery but the minimum
+# (static, file, http); `enable_kubernetes_sd` keeps Kubernetes' (plugins/plugin_*.go). No `builtinassets`:
+# the web UI's bundle is not in the module, the HTTP API is all the tests use.
+PROMETHEUS_VERSION = "3.16.0"
+PROMETHEUS = Component(
+    "prometheus", "v0.316.0", "github.com/prometheus/prometheus",
+    ("github.com/prometheus/prometheus/cmd/prometheus",),
+    ldflags="-s -w " + " ".join(f"-X github.com/prometheus/common/version.{key}={value}" for key, value in (
+        ("Version", PROMETHEUS_VERSION), ("Revision", "v0.316.0"), ("Branch", "HEAD"),
+        ("BuildUser", "kaic-devcluster"), ("BuildDate", "20260101-00:00:00"))),
+    tags=("remove_all_sd", "enable_kubernetes_sd"),
+)
 
 # What the core cluster runs (`make cluster` builds these, plus its addons' components).
 CORE_COMPONENTS: tuple[Component, ...] = (KUBERNETES, ETCD, KWOK, KUEUE)
 # Everything, in build order (`make cluster-build`, CI): the core first, then what addons and tests use.
-COMPONENTS: tuple[Component, ...] = (*CORE_COMPONENTS, ARGO, HELM)
+COMPONENTS: tuple[Component, ...] = (*CORE_COMPONENTS, ARGO, HELM, PROMETHEUS)
 
 KWOK_SOURCE = Source("sigs.k8s.io/kwok", KWOK.version)
 KUEUE_SOURCE = Source("sigs.k8s.io/kueue", KUEUE.version)
@@ -114,14 +127,15 @@ def _go_env() -> dict[str, str]:
 def build_command(component: Component, out: Path) -> tuple[list[str], Path, dict[str, str]]:
     """The argv, working directory and environment that build `component` into `out`."""
     env = {**_go_env(), **dict(component.env)}
+    tags = ["-tags", ",".join(component.tags)] if component.tags else []
     if component.wrapper is not None:
         env["GOFLAGS"] = "-mod=mod"  # the wrapper's go.sum pins every dependency
         cwd = REPO_GO / component.wrapper
         target = f"{out}/" if len(component.packages) > 1 else str(out / component.binaries[0])
         pkgs = [p if not p.startswith("kaic.dev/") else "." for p in component.packages]
-        return [_go(), "build", "-ldflags", component.ldflags, "-o", target, *pkgs], cwd, env
+        return [_go(), "build", *tags, "-ldflags", component.ldflags, "-o", target, *pkgs], cwd, env
     env["GOBIN"] = str(out)
-    return [_go(), "install", "-ldflags", component.ldflags,
+    return [_go(), "install", *tags, "-ldflags", component.ldflags,
             *[f"{pkg}@{component.version}" for pkg in component.packages]], REPO_GO, env
 
 

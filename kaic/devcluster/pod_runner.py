@@ -7,8 +7,10 @@ executor would: resolve `main`'s environment from the API, unwrap the emissary c
 process in its own process group (working directory and logs under `<pods>/<namespace>/<pod>/`), report the
 pod Running then Succeeded/Failed with init/wait/main container statuses, and write the
 `WorkflowTaskResult` with the outputs (parameters from `valueFrom.path`, `result` from stdout) marked
-complete. A pod that is deleted has its process group killed. There are no containers: the image is not
-used, and a command that is not on this machine's PATH fails the pod with a message saying so.
+complete. A plain pod of one container with an explicit command (no Argo) runs the same way: its command as a
+local process, the pod Running with the node's IP (127.0.0.1) until the process exits. A pod that is deleted
+has its process group killed. There are no containers: the image is not used, and a command that is not on
+this machine's PATH fails the pod with a message saying so.
 
 Run: `python -m kaic.devcluster.pod_runner --kubeconfig K --pods-dir D` (the dev cluster starts it).
 """
@@ -30,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kaic.devcluster import argo_pod, kubelet
+from kaic.devcluster import argo_pod, kubelet, plain_pod
 from kaic.devcluster.argo_pod import NotEmulatedError, OutputError
 from kaic.devcluster.kubelet import ConfigMissingError, Exit
 
@@ -105,7 +107,8 @@ class Proc:
 
     popen: subprocess.Popen[bytes]
     pod: dict[str, Any]
-    ap: argo_pod.ArgoPod
+    ap: argo_pod.ArgoPod | None  # None for a plain pod
+    container: str               # the container the process is (`main` for an Argo pod)
     started: str
     started_mono: float
     workdir: Path
@@ -202,8 +205,7 @@ class Runner:
         meta = pod["metadata"]
         ns, name = meta["namespace"], meta["name"]
         if not argo_pod.is_argo_pod(pod):
-            self._finish_without_process(pod, f"pod {ns}/{name} is not an Argo workflow pod; the pod runner "
-                                              "only runs pods the workflow-controller created")
+            self._start_plain(uid, pod)
             return
         offloaded = self._offloaded(pod)
         try:
@@ -213,7 +215,7 @@ class Runner:
             return
         workdir = self.config.pods_dir / ns / name
         try:
-            env = self._env(pod, workdir)
+            env = self._env(pod, workdir, argo_pod.MAIN)
             script = argo_pod.script_source(ap.template)
             script_file = None
             workdir.mkdir(parents=True, exist_ok=True)
@@ -231,12 +233,40 @@ class Runner:
             self._finish_without_process(pod, str(exc), ap)
             return
         self.retry_at.pop(uid, None)
+        self._launch(uid, pod, ap, argo_pod.MAIN, argv, env, workdir)
+
+    def _start_plain(self, uid: str, pod: dict[str, Any]) -> None:
+        """A pod of one container with an explicit command, not built by Argo: run that command."""
+        meta = pod["metadata"]
+        try:
+            c = plain_pod.container(pod)
+        except NotEmulatedError as exc:
+            names = [str(c.get("name")) for c in pod.get("spec", {}).get("containers") or []]
+            self._finish_without_process(pod, str(exc), main=names[0] if names else argo_pod.MAIN)
+            return
+        workdir = self.config.pods_dir / meta["namespace"] / meta["name"]
+        try:
+            env = self._env(pod, workdir, c["name"])
+        except ConfigMissingError as exc:
+            self.retry_at[uid] = time.monotonic() + 5.0
+            self._status(pod, kubelet.waiting_status(pod, now(), self.config.ip, "CreateContainerConfigError",
+                                                     str(exc)))
+            return
+        self.retry_at.pop(uid, None)
+        workdir.mkdir(parents=True, exist_ok=True)
+        argv = [kubelet.expand(a, env) for a in plain_pod.argv(c)]
+        self._launch(uid, pod, None, c["name"], argv, env, workdir)
+
+    def _launch(self, uid: str, pod: dict[str, Any], ap: argo_pod.ArgoPod | None, name: str, argv: list[str],
+                env: dict[str, str], workdir: Path) -> None:
+        """Start the container's process in its own process group; report the pod Running."""
+        meta = pod["metadata"]
         exe = shutil.which(argv[0], path=env.get("PATH"))
         if exe is None:
-            image = (argo_pod.container(pod, argo_pod.MAIN) or {}).get("image", "")
+            image = (argo_pod.container(pod, name) or {}).get("image", "")
             self._finish_without_process(
                 pod, f"cannot run {argv[0]!r}: not found on the pod runner's PATH (no containers here: image "
-                     f"{image!r} is not emulated, the command runs as a local process)", ap)
+                     f"{image!r} is not emulated, the command runs as a local process)", ap, main=name)
             return
         started = now()
         try:
@@ -244,12 +274,13 @@ class Runner:
                 popen = subprocess.Popen([exe, *argv[1:]], cwd=workdir, env=env, stdin=subprocess.DEVNULL,
                                          stdout=out, stderr=err, start_new_session=True)
         except OSError as exc:
-            self._finish_without_process(pod, f"cannot start {argv[0]!r}: {exc.strerror or exc}", ap)
+            self._finish_without_process(pod, f"cannot start {argv[0]!r}: {exc.strerror or exc}", ap, main=name)
             return
         (workdir / "pid").write_text(f"{popen.pid}\n")
         (workdir / "argv.json").write_text(json.dumps(argv))
-        self.procs[uid] = Proc(popen, pod, ap, started, time.monotonic(), workdir)
-        print(f"pod runner: {ns}/{name} started pid {popen.pid}: {' '.join(argv)[:200]}", flush=True)
+        self.procs[uid] = Proc(popen, pod, ap, name, started, time.monotonic(), workdir)
+        print(f"pod runner: {meta['namespace']}/{meta['name']} started pid {popen.pid}: {' '.join(argv)[:200]}",
+              flush=True)
         self._status(pod, kubelet.running_status(pod, started, self.config.ip))
 
     def _offloaded(self, pod: dict[str, Any]) -> dict[str, str]:
@@ -268,10 +299,10 @@ class Runner:
             return kubelet.secret_data(obj) if kind == "secret" else dict(obj.get("data") or {})
         return lookup
 
-    def _env(self, pod: dict[str, Any], workdir: Path) -> dict[str, str]:
+    def _env(self, pod: dict[str, Any], workdir: Path, name: str) -> dict[str, str]:
         """The process environment: a minimal base (PATH, HOME, HOSTNAME), the passed-through host variables,
-        a kubeconfig for the pod's service account, then main's own variables."""
-        main = argo_pod.container(pod, argo_pod.MAIN) or {}
+        a kubeconfig for the pod's service account, then the container's own variables."""
+        main = argo_pod.container(pod, name) or {}
         meta = pod["metadata"]
         base = {"PATH": self.config.path or default_path(), "HOME": str(workdir), "HOSTNAME": meta["name"],
                 "LANG": "C.UTF-8"}
@@ -333,27 +364,32 @@ class Runner:
         _killpg(proc.popen.pid, signal.SIGKILL)  # what the container left behind goes with it
         finished = now()
         main = Exit(code, "Completed" if code == 0 else "Error", _tail(proc.workdir) if code else "")
-        wait = Exit(0, "Completed")
-        stdout = (proc.workdir / "main.stdout").read_text(errors="replace") if proc.ap.include_script_output else None
-        try:
-            outputs = argo_pod.collect_outputs(proc.ap.template, _read_text, stdout)
-        except OutputError as exc:
-            outputs, wait = {}, Exit(1, "Error", str(exc))
-        self._task_result(proc.ap, outputs)
+        exits = {proc.container: main}
+        if proc.ap is not None:
+            wait = Exit(0, "Completed")
+            stdout = (proc.workdir / "main.stdout").read_text(errors="replace") if proc.ap.include_script_output \
+                else None
+            try:
+                outputs = argo_pod.collect_outputs(proc.ap.template, _read_text, stdout)
+            except OutputError as exc:
+                outputs, wait = {}, Exit(1, "Error", str(exc))
+            self._task_result(proc.ap, outputs)
+            exits[argo_pod.WAIT] = wait
         reason = message = None
         if proc.killed_reason == "DeadlineExceeded":
             reason, message = "DeadlineExceeded", "Pod was active on the node longer than the specified deadline"
-        exits = {argo_pod.MAIN: main, argo_pod.WAIT: wait}
         self._status(proc.pod, kubelet.finished_status(proc.pod, proc.started, finished, self.config.ip, exits,
                                                        reason, message))
         meta = proc.pod["metadata"]
         print(f"pod runner: {meta['namespace']}/{meta['name']} exited {code}", flush=True)
 
-    def _finish_without_process(self, pod: dict[str, Any], message: str, ap: argo_pod.ArgoPod | None = None) -> None:
-        """Fail a pod whose main could not start: main terminated with StartError, the message on the pod."""
+    def _finish_without_process(self, pod: dict[str, Any], message: str, ap: argo_pod.ArgoPod | None = None,
+                                main: str = argo_pod.MAIN) -> None:
+        """Fail a pod whose container `main` could not start: it terminated with StartError, the message on the
+        pod."""
         stamp = now()
         names = [c["name"] for c in pod.get("spec", {}).get("containers") or []]
-        exits = {n: Exit(START_ERROR, "StartError", message) if n == argo_pod.MAIN else Exit(0, "Completed")
+        exits = {n: Exit(START_ERROR, "StartError", message) if n == main else Exit(0, "Completed")
                  for n in names}
         if ap is not None:
             self._task_result(ap, {})

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kaic.devcluster import argo_pod, kubelet
+from kaic.devcluster import argo_pod, kubelet, plain_pod
 from kaic.devcluster.argo_pod import NotEmulatedError, OutputError
 from kaic.devcluster.kubelet import ConfigMissingError, Exit
 
@@ -243,3 +243,39 @@ def test_the_controller_config_steers_every_workflow_pod_to_the_runner() -> None
     cm = next(o for o in argo.manifests() if o["kind"] == "ConfigMap")
     assert (cm["metadata"]["namespace"], cm["metadata"]["name"]) == (argo.NAMESPACE, argo.CONFIGMAP)
     assert "nodeSelector" in cm["data"]["workflowDefaults"]
+
+
+def plain(**container: Any) -> dict[str, Any]:
+    c = {"name": "server", "image": "kserve/sklearnserver", "command": ["python", "-m", "srv"],
+         "args": ["--port", "$(PORT)"], **container}
+    return {"metadata": {"name": "srv-0", "namespace": "ns", "uid": "u"},
+            "spec": {"nodeName": "kaic-runner", "containers": [c]}, "status": {"phase": "Pending"}}
+
+
+def test_a_plain_pod_runs_its_one_containers_command() -> None:
+    pod = plain(env=[{"name": "PORT", "value": "8080"}])
+    assert not argo_pod.is_argo_pod(pod)
+    c = plain_pod.container(pod)
+    assert plain_pod.argv(c) == ["python", "-m", "srv", "--port", "$(PORT)"]
+    env = kubelet.container_env(pod, c, lookup, {})
+    assert [kubelet.expand(a, env) for a in plain_pod.argv(c)][-1] == "8080"
+    running = kubelet.running_status(pod, "t0", "127.0.0.1")
+    assert (running["phase"], running["podIP"]) == ("Running", "127.0.0.1")
+    assert [(s["name"], s["ready"], list(s["state"])) for s in running["containerStatuses"]] == \
+        [("server", True, ["running"])]
+    assert running["initContainerStatuses"] == []
+    done = kubelet.finished_status(pod, "t0", "t1", "127.0.0.1", {"server": Exit(0, "Completed")})
+    assert done["phase"] == "Succeeded"
+
+
+def test_plain_pods_of_other_shapes_are_refused_with_what_is_not_emulated() -> None:
+    two = plain()
+    two["spec"]["containers"].append({"name": "proxy", "image": "envoy", "command": ["envoy"]})
+    with pytest.raises(NotEmulatedError, match=r"2 containers \['server', 'proxy'\].*exactly one container"):
+        plain_pod.container(two)
+    init = plain()
+    init["spec"]["initContainers"] = [{"name": "storage-initializer", "image": "kserve/storage-initializer"}]
+    with pytest.raises(NotEmulatedError, match=r"init containers \['storage-initializer'\]"):
+        plain_pod.container(init)
+    with pytest.raises(NotEmulatedError, match="'server' has no command"):
+        plain_pod.container(plain(command=[]))
