@@ -25,7 +25,7 @@ from steps.serve.local import HOST, child_environ, free_port, server_command
 from steps.serve.parity import read_holdout
 from steps.serve.tiny_model import write_tiny_model
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.go_built]
 
 NAMESPACE = "kaic-serve"
 PLAN = exercise.LoadPlan(concurrency=(1, 2), warmup_s=0.2, duration_s=1.0, request_timeout_s=10,
