@@ -130,11 +130,13 @@ def helm_rows(chart: Path) -> list[Row]:
                     "helm lint and helm template did not run (the checks above are the offline substitute)")]
     from kaic.deploy_check import values
 
+    # Offline, helm assumes Kubernetes v1.20, which the chart's kubeVersion (>=1.33) refuses: render for the
+    # version the manifests are checked against.
+    template = ["template", "kaic", str(chart), "-n", "kaic", "--kube-version", K8S_VERSION]
     rows = []
     for args, name in [(["lint", str(chart), "--strict"], "helm lint")] + [
-            (["template", "kaic", str(chart), "-n", "kaic", "-f", str(f)], f"helm template -f ci/{f.name}")
-            for f in values.override_files(chart)] + [(["template", "kaic", str(chart), "-n", "kaic"],
-                                                       "helm template (defaults)")]:
+            ([*template, "-f", str(f)], f"helm template -f ci/{f.name}") for f in values.override_files(chart)
+    ] + [(template, "helm template (defaults)")]:
         proc = subprocess.run([helm, *args], capture_output=True, text=True, timeout=120, check=False)
         rows.append(_row(name, "exit 0" if proc.returncode == 0 else f"exit {proc.returncode}",
                          [] if proc.returncode == 0 else (proc.stderr or proc.stdout).strip().splitlines()[-5:]))
