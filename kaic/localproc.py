@@ -129,10 +129,15 @@ def owner() -> tuple[int, float]:
 OWNER_VAR = guard.OWNER_VAR
 
 
+def owner_prefix() -> str:
+    """"<pid> <create time> ": how every mark of this process begins (what its guard looks for)."""
+    pid, created = owner()
+    return f"{pid} {created!r} "
+
+
 def owner_mark(home: Path) -> str:
     """`KAIC_OWNER`'s value for what this process launches: "<pid> <create time> <KAIC_HOME>"."""
-    pid, created = owner()
-    return f"{pid} {created!r} {Path(home).absolute()}"
+    return owner_prefix() + str(Path(home).absolute())
 
 
 def parse_mark(value: str) -> tuple[int, float, Path] | None:
@@ -146,6 +151,7 @@ def parse_mark(value: str) -> tuple[int, float, Path] | None:
         return None
 
 
+_KAIC_ROOT = str(Path(__file__).resolve().parent.parent)  # where the guard imports kaic from
 _GUARD_LOCK = threading.Lock()
 _GUARD_FD: dict[int, int] = {}  # pid -> the write end of its guard's pipe
 
@@ -164,22 +170,21 @@ os.register_at_fork(after_in_child=_drop_inherited_guard)
 def start_guard() -> None:
     """Start this process's guard (kaic/guard.py) once: it kills what this process launched as soon as
     this process dies, however it dies. Its environment has no KAIC_* variable: it is not part of a run."""
-    pid = os.getpid()
-    if pid in _GUARD_FD:
+    if os.getpid() in _GUARD_FD:
         return
     with _GUARD_LOCK:
+        pid = os.getpid()
         if pid in _GUARD_FD:
             return
         read_end, write_end = os.pipe()
-        pid, created = owner()
         environ = {k: v for k, v in os.environ.items() if not k.startswith("KAIC_")}
         environ["PYTHONPATH"] = os.pathsep.join([_KAIC_ROOT, *filter(None, [environ.get("PYTHONPATH")])])
         try:
             subprocess.Popen(
                 [sys.executable, "-c", "import sys; from kaic import guard; sys.exit(guard.main(sys.argv[1:]))",
-                 str(read_end), f"{pid} {created!r} "],
+                 str(read_end), owner_prefix()],
                 pass_fds=(read_end,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=environ,
-                start_new_session=True,  # a signal to this process's group is not the guard's
+                start_new_session=True,  # a signal to this process's group is not for the guard
             )
         except OSError:
             os.close(write_end)
@@ -187,9 +192,6 @@ def start_guard() -> None:
         finally:
             os.close(read_end)
         _GUARD_FD[pid] = write_end
-
-
-_KAIC_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 def launch(

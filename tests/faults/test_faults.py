@@ -155,7 +155,7 @@ def test_sigkill_of_the_executor_leaves_nothing_running(tmp_path: Path) -> None:
         assert len(procs) >= 5, names  # executor, train node, torchrun, 2 workers
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        # The kernel's parent-death signal ends the chain: node, torchrun, workers.
+        # The guards end the chain, level by level: node, torchrun, workers.
         assert_nothing_left(home, ports)
     doc = status(home)
     assert doc["status"]["phase"] == "Running"  # type: ignore[index]  # nobody could say otherwise yet

@@ -35,3 +35,9 @@ def test_the_mark_is_read_from_an_environment_block() -> None:
     assert guard.mark_in(block) == "12 1.5 /h o/me"
     assert guard.mark_in(b"PATH=/bin\0KAIC_OWNER_X=no\0") is None
     assert guard.mark_in(b"") is None  # a zombie's
+
+
+def test_every_mark_of_this_process_begins_with_what_its_guard_looks_for(tmp_path: Path) -> None:
+    prefix = localproc.owner_prefix()
+    assert localproc.owner_mark(tmp_path).startswith(prefix)
+    assert not localproc.owner_mark(tmp_path).startswith(prefix.replace(str(os.getpid()), str(os.getpid() + 1), 1))
