@@ -4,7 +4,7 @@ While a run executes, ``runs/<name>/executor.json`` names its executor (pid and 
 removed when the run ends. A run whose ``executor.json`` is still there but whose executor is gone was
 killed (SIGKILL, OOM, power): `close_dead_runs` gives its ``status.json`` a final phase (Failed, with
 the reason) so nothing reads it as still Running, and the node processes it left are reaped by
-:func:`kaic.localproc.reap_orphans` (their parent-death signal normally got them already).
+:func:`kaic.localproc.reap_orphans` (the executor's guard normally got them already).
 """
 
 from __future__ import annotations

@@ -194,6 +194,7 @@ def _run_one(
         cwd.mkdir(parents=True, exist_ok=True)
     outcome = run_process(
         argv,
+        home=eng.config.kaic_home,
         env=env,
         cwd=cwd,
         stdout=node_dir / f"{log_prefix}stdout.log",

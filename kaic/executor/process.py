@@ -31,12 +31,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from kaic import localproc
 
 KILL_GRACE_S = 2.0
-NODE_RECORD = "proc.json"
 
 
 class CancelScope:
@@ -72,11 +69,17 @@ class CancelScope:
             self._slots.add(slots)
 
     def register(self, proc: subprocess.Popen[bytes]) -> bool:
+        """Track a started process; False when the scope is already cancelled (stop it then)."""
         with self._lock:
-            if self.event.is_set():
-                return False
             self._procs.add(proc)
-            return True
+            return not self.event.is_set()
+
+    def kill(self) -> None:
+        """SIGKILL every tracked process group at once."""
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            _signal_group(proc, signal.SIGKILL)
 
     def unregister(self, proc: subprocess.Popen[bytes]) -> None:
         with self._lock:
@@ -257,6 +260,7 @@ def write_python_shims(bin_dir: Path) -> None:
 def run_process(
     argv: list[str],
     *,
+    home: Path,
     env: dict[str, str],
     cwd: Path,
     stdout: Path,
@@ -267,24 +271,15 @@ def run_process(
     deadline_message: str,
     on_start: Callable[[], None] | None = None,
 ) -> PodOutcome:
-    """Start ``argv`` in its own session, wait for it (killing it at the deadline or when the scope
-    is cancelled), and kill anything it left in its process group."""
+    """Start ``argv`` in its own session (through `localproc.launch`: it dies with the executor, and a
+    later kaic command finds it by its owner mark if the executor died first), wait for it (killing it
+    at the deadline or when the scope is cancelled), and kill anything it left in its process group."""
     killed: list[str] = []
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         try:
-            proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=localproc.lifeline(),  # dies with the executor, even on SIGKILL
-            )
+            proc = localproc.launch(argv, home=home, env=env, cwd=cwd, stdout=out, stderr=err)
         except OSError as exc:
             return PodOutcome(None, start_error=f"cannot start {argv[0]!r}: {exc.strerror or exc}")
-    record = _register(proc, argv, cwd)
     if not scope.register(proc):
         killed.append(scope.reason)
         terminate(proc, timer)
@@ -300,8 +295,6 @@ def run_process(
     if on_start is not None:
         on_start()
     code = proc.wait()
-    if record is not None:
-        record.unlink(missing_ok=True)
     scope.unregister(proc)
     if handle is not None:
         timer.cancel(handle)
@@ -309,20 +302,6 @@ def run_process(
     if not killed and scope.cancelled and code != 0:
         killed.append(scope.reason)
     return PodOutcome(code, killed=killed[0] if killed else None)
-
-
-def _register(proc: subprocess.Popen[bytes], argv: list[str], node_dir: Path) -> Path | None:
-    """``nodes/<id>/proc.json``: the node's process group in the run's process registry, owned by this
-    executor, so the next kaic command reaps it if the executor dies without doing so itself."""
-    path = node_dir / NODE_RECORD
-    try:
-        created = psutil.Process(proc.pid).create_time()
-        rec = localproc.ProcRecord("node", proc.pid, proc.pid, tuple(argv), None, time.time(), created,
-                                   *localproc.owner())
-        localproc.write_record(path, rec)
-    except (OSError, psutil.Error):
-        return None  # gone already, or a full disk: the parent-death signal still covers it
-    return path
 
 
 def read_text(path: Path, limit: int = 256 * 1024) -> str:

@@ -240,12 +240,13 @@ def _reserve(run_dir: Path) -> Path:
 
 
 def sweep(run_dir: Path, grace_s: float = 2.0) -> list[str]:
-    """Stop whatever this run's processes left registered (the exit handler normally did; a second
-    SIGINT cancels it). Returns the names stopped."""
+    """Stop whatever this run's steps left registered (the exit handler normally did; a second
+    SIGINT cancels it). Returns the names stopped. (Node process groups are gone by then: each is
+    killed when its node ends.)"""
     from kaic import localproc
 
     stopped = []
-    for path in [*sorted((run_dir / "procs").glob("*.json")), *sorted((run_dir / "nodes").glob("*/proc.json"))]:
+    for path in sorted((run_dir / "procs").glob("*.json")):
         try:
             rec = localproc.ProcRecord.from_json(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, KeyError, TypeError, ConfigError):
@@ -258,11 +259,13 @@ def sweep(run_dir: Path, grace_s: float = 2.0) -> list[str]:
     return stopped
 
 
-def kill_groups(run_dir: Path) -> None:
-    """SIGKILL every process group registered under the run, at once (the second SIGINT)."""
+def kill_groups(engine: Engine, run_dir: Path) -> None:
+    """SIGKILL every running node's process group and every group registered under the run, at once
+    (the second SIGINT)."""
     from kaic import localproc
 
-    for path in [*(run_dir / "procs").glob("*.json"), *(run_dir / "nodes").glob("*/proc.json")]:
+    engine.kill()
+    for path in (run_dir / "procs").glob("*.json"):
         try:
             rec = localproc.ProcRecord.from_json(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, KeyError, TypeError, ConfigError):
@@ -285,7 +288,7 @@ def _install_signals(engine: Engine, run_dir: Path) -> dict[int, _Handler]:
 
     def escalate() -> None:
         engine.interrupt("interrupted twice")
-        kill_groups(run_dir)
+        kill_groups(engine, run_dir)
 
     def handler(signum: int, frame: FrameType | None) -> None:
         # Never take locks inside a signal handler: the interrupted code may hold them.

@@ -167,6 +167,12 @@ class Engine:
             self.exit_scope.cancel(reason)
         self.main_scope.cancel(reason)
 
+    def kill(self) -> None:
+        """SIGKILL every running node's process group (main workflow and exit handler) at once."""
+        for scope in (self.main_scope, self.exit_scope):
+            if scope is not None:
+                scope.kill()
+
     # ------------------------------------------------------------------------------------ templates
 
     def invoke(self, inv: Invocation) -> NodeStatus:
