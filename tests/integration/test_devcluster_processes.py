@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -47,12 +48,14 @@ def test_stop_all_ends_the_recorded_process_groups_and_frees_their_ports(tmp_pat
 
 
 def test_a_recorded_pid_reused_by_another_process_is_left_alone(tmp_path: Path) -> None:
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    state = State(tmp_path / "state.json")
+    record = start(_server("srv", free_port()), tmp_path / "logs", state)
+    stop_all(state)
+    # A PID is reused by a process started after ours ended. Start times tick in 10 ms, so wait two ticks: two
+    # processes forked within one tick have the same create time (as this test once did under pytest).
+    time.sleep(0.02)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"], start_new_session=True)
     try:
-        state = State(tmp_path / "state.json")
-        port = free_port()
-        record = start(_server("srv", port), tmp_path / "logs", state)
-        stop_all(state)
         # The same PID with the recorded start time of a different process: not ours, never signalled.
         state.write([replace(record, pid=other.pid)])
         stop_all(state)
