@@ -15,6 +15,7 @@ import pytest
 from kaic import env
 from kaic.devcluster.layout import ClusterPaths
 from kaic.devcluster.up import running
+from tests.prometheus_fixtures import digits_model, prometheus_binary  # noqa: F401 (fixtures for the tier)
 
 # Read before the autouse fixture of tests/conftest.py points KAIC_HOME at each test's tmp folder.
 _DEV_CLUSTER = ClusterPaths(env.kaic_home() / "cluster")

@@ -21,35 +21,22 @@ import yaml
 from kaic.cluster import wait_until
 from kaic.cluster.kube import KubeCluster, resource_path
 from kaic.devcluster import prometheus
-from kaic.devcluster.build import PROMETHEUS
 from kaic.devcluster.pod_runner import LABEL, NODE, TAINT
 from kaic.devcluster.processes import free_port, port_listens
 from kaic.results import Status
 from steps.serve import exercise, prom
 from steps.serve.export import ExportedModel
-from steps.serve.parity import read_holdout
-from steps.serve.tiny_model import write_tiny_model
 from tests.e2e import live
+from tests.prometheus_fixtures import PLAN
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-PLAN = exercise.LoadPlan(concurrency=(1, 2), warmup_s=0.2, duration_s=1.0, request_timeout_s=10,
-                         max_requests=100_000, batch=1, parity_batch=64, parity_rtol=1e-3, parity_atol=1e-3)
 READY_DEADLINE_S = 240.0    # the pod's process imports torch and kserve: slow on a loaded machine
 COLLECT_DEADLINE_S = 90.0   # discovery of the annotation change, then scrapes 1 s apart
 MISSING_DEADLINE_S = 6.0    # short: the negative case waits it out
 RESTRICTED = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
               "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
-
-
-@pytest.fixture(scope="module")
-def binary() -> Path:
-    path = PROMETHEUS.path("prometheus")
-    if not path.is_file():
-        pytest.skip(f"no prometheus at {path}: `make cluster-build` builds it "
-                    f"({PROMETHEUS.module}@{PROMETHEUS.version})")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +49,6 @@ def kc(kubeconfig: str) -> KubeCluster:
         pytest.skip(f"the cluster has no Ready node {NODE}: start it with `make cluster` (its argo addon runs "
                     "the pod runner)")
     return client
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> ExportedModel:
-    d = write_tiny_model(tmp_path_factory.mktemp("model"))
-    return ExportedModel(d, "digits", 64, read_holdout(str(d / "holdout_predictions.parquet")))
 
 
 def access(kc: KubeCluster, kubeconfig: str, ns: str, out: Path) -> prometheus.KubernetesAccess:
@@ -121,11 +102,11 @@ def predictor_pod(ns: str, model_dir: Path, port: int, image: str) -> dict[str, 
 
 
 @pytest.fixture(scope="module")
-def served(kc: KubeCluster, model: ExportedModel) -> Iterator[tuple[str, exercise.Endpoint]]:
+def served(kc: KubeCluster, digits_model: ExportedModel) -> Iterator[tuple[str, exercise.Endpoint]]:
     """(namespace, endpoint) of the model served by a pod the pod runner runs."""
     with live.namespace(kc, "kaic-prom") as ns:
         port = free_port()
-        kc.create(predictor_pod(ns, model.dir, port, live.profile(ns).image))
+        kc.create(predictor_pod(ns, digits_model.dir, port, live.profile(ns).image))
 
         def running() -> dict[str, Any] | None:
             pod = kc.get("v1", "pods", "digits-predictor", ns) or {}
@@ -142,7 +123,7 @@ def served(kc: KubeCluster, model: ExportedModel) -> Iterator[tuple[str, exercis
             status = (kc.get("v1", "pods", "digits-predictor", ns) or {}).get("status") or {}
             return None if status.get("phase") == "Running" else f"pod {status.get('phase')}: {status.get('message')}"
 
-        exercise.wait_ready(ep, model.name, READY_DEADLINE_S, died, interval_s=1.0)
+        exercise.wait_ready(ep, digits_model.name, READY_DEADLINE_S, died, interval_s=1.0)
         try:
             yield ns, ep
         finally:
@@ -152,19 +133,19 @@ def served(kc: KubeCluster, model: ExportedModel) -> Iterator[tuple[str, exercis
 
 
 def test_prometheus_collects_the_served_model_only_once_its_pod_is_annotated(
-        binary: Path, kc: KubeCluster, kubeconfig: str, model: ExportedModel,
+        prometheus_binary: Path, kc: KubeCluster, kubeconfig: str, digits_model: ExportedModel,
         served: tuple[str, exercise.Endpoint], tmp_path: Path) -> None:
     ns, ep = served
     job = prometheus.pod_scrape_config("kubernetes-pods", access(kc, kubeconfig, ns, tmp_path / "sa"), [ns])
-    with prometheus.Prometheus.start(binary, prometheus.config([job]), tmp_path / "prom") as p:
-        checks = exercise.exercise(ep, ep, model, PLAN, lambda _: None)  # real V2 requests
+    with prometheus.Prometheus.start(prometheus_binary, prometheus.config([job]), tmp_path / "prom") as p:
+        checks = exercise.exercise(ep, ep, digits_model, PLAN, lambda _: None)  # real V2 requests
         counted = next(c for c in checks if c.check_id == "serve.service_metrics")
         assert counted.status is Status.PASSED, counted.message
         sent = counted.value
         assert sent is not None
         assert sent > 0
 
-        missing = prom.collection_outcome(checks, p.url, model.name, ns, MISSING_DEADLINE_S)
+        missing = prom.collection_outcome(checks, p.url, digits_model.name, ns, MISSING_DEADLINE_S)
         assert missing.status is Status.FAILED, missing.message
         assert f"after {MISSING_DEADLINE_S:g}s:" in missing.message
         assert "= 0, fewer than the" in missing.message
@@ -175,7 +156,7 @@ def test_prometheus_collects_the_served_model_only_once_its_pod_is_annotated(
                                                                   prometheus.PORT_ANNOTATION: str(ep.port)}}},
                                content_type="application/merge-patch+json")
         assert status == 200
-        collected = prom.collection_outcome(checks, p.url, model.name, ns, COLLECT_DEADLINE_S)
+        collected = prom.collection_outcome(checks, p.url, digits_model.name, ns, COLLECT_DEADLINE_S)
         [target] = p.targets()
     assert collected.status is Status.PASSED, collected.message
     assert collected.value is not None

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.prometheus_fixtures import digits_model, prometheus_binary  # noqa: F401 (fixtures for the tier)
+
 VENV_BIN = Path(sys.executable).parent
 
 

@@ -17,43 +17,24 @@ import pytest
 
 from kaic import localproc
 from kaic.devcluster import prometheus
-from kaic.devcluster.build import PROMETHEUS
 from kaic.results import Status
 from steps.serve import exercise, prom
 from steps.serve.export import ExportedModel
 from steps.serve.local import HOST, child_environ, free_port, server_command
-from steps.serve.parity import read_holdout
-from steps.serve.tiny_model import write_tiny_model
+from tests.prometheus_fixtures import PLAN
 
 pytestmark = [pytest.mark.integration, pytest.mark.go_built]
 
 NAMESPACE = "kaic-serve"
-PLAN = exercise.LoadPlan(concurrency=(1, 2), warmup_s=0.2, duration_s=1.0, request_timeout_s=10,
-                         max_requests=100_000, batch=1, parity_batch=64, parity_rtol=1e-3, parity_atol=1e-3)
 COLLECT_DEADLINE_S = 60.0  # a bound on waiting for scrapes (1 s apart), not a timed assertion
 MISSING_DEADLINE_S = 4.0   # short: the negative case waits it out
 
 
 @pytest.fixture(scope="module")
-def binary() -> Path:
-    path = PROMETHEUS.path("prometheus")
-    if not path.is_file():
-        pytest.skip(f"no prometheus at {path}: `make cluster-build` builds it "
-                    f"({PROMETHEUS.module}@{PROMETHEUS.version})")
-    return path
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> ExportedModel:
-    d = write_tiny_model(tmp_path_factory.mktemp("model"))
-    return ExportedModel(d, "digits", 64, read_holdout(str(d / "holdout_predictions.parquet")))
-
-
-@pytest.fixture(scope="module")
-def server(model: ExportedModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[exercise.Endpoint]:
+def server(digits_model: ExportedModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[exercise.Endpoint]:
     """The serve step's ModelServer process (same command, same registry), stopped in finally."""
     home, run_id, port = tmp_path_factory.mktemp("home"), f"test-{secrets.token_hex(3)}", free_port()
-    proc = localproc.start(run_id, server_command(model.dir, port, 1, 1), name="model-server", port=port,
+    proc = localproc.start(run_id, server_command(digits_model.dir, port, 1, 1), name="model-server", port=port,
                            log=home / "server.log", environ=child_environ(), home=home)
     ep = exercise.Endpoint(HOST, port)
     try:
@@ -65,24 +46,24 @@ def server(model: ExportedModel, tmp_path_factory: pytest.TempPathFactory) -> It
         assert localproc.alive(run_id, home) == {}
 
 
-def test_prometheus_reports_its_version(binary: Path) -> None:
+def test_prometheus_reports_its_version(prometheus_binary: Path) -> None:
     import subprocess
 
-    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True, timeout=30)
+    out = subprocess.run([str(prometheus_binary), "--version"], capture_output=True, text=True, check=True, timeout=30)
     assert out.stdout.startswith("prometheus, version 3.16.0 "), out.stdout
 
 
 def test_the_probe_passes_once_prometheus_scraped_the_served_requests(
-        binary: Path, server: exercise.Endpoint, model: ExportedModel, tmp_path: Path) -> None:
+        prometheus_binary: Path, server: exercise.Endpoint, digits_model: ExportedModel, tmp_path: Path) -> None:
     job = prometheus.static_scrape_config("kserve", [f"{server.host}:{server.port}"], {"namespace": NAMESPACE})
-    with prometheus.Prometheus.start(binary, prometheus.config([job]), tmp_path / "prom") as p:
-        checks = exercise.exercise(server, server, model, PLAN, lambda _: None)  # real V2 requests
+    with prometheus.Prometheus.start(prometheus_binary, prometheus.config([job]), tmp_path / "prom") as p:
+        checks = exercise.exercise(server, server, digits_model, PLAN, lambda _: None)  # real V2 requests
         counted = next(c for c in checks if c.check_id == "serve.service_metrics")
         assert counted.status is Status.PASSED, counted.message
         sent = counted.value
         assert sent is not None
         assert sent > 0
-        out = prom.collection_outcome(checks, p.url, model.name, NAMESPACE, COLLECT_DEADLINE_S)
+        out = prom.collection_outcome(checks, p.url, digits_model.name, NAMESPACE, COLLECT_DEADLINE_S)
         [target] = p.targets()
         assert target["health"] == "up", target
     assert out.status is Status.PASSED, out.message
@@ -93,11 +74,11 @@ def test_the_probe_passes_once_prometheus_scraped_the_served_requests(
 
 
 def test_the_probe_fails_at_its_deadline_when_the_model_is_not_scraped(
-        binary: Path, server: exercise.Endpoint, model: ExportedModel, tmp_path: Path) -> None:
+        prometheus_binary: Path, server: exercise.Endpoint, digits_model: ExportedModel, tmp_path: Path) -> None:
     # A Prometheus with no job for the model: up and answering queries, but it never collected the model.
-    with prometheus.Prometheus.start(binary, prometheus.config([]), tmp_path / "prom") as p:
-        checks = exercise.exercise(server, server, model, PLAN, lambda _: None)
-        out = prom.collection_outcome(checks, p.url, model.name, NAMESPACE, MISSING_DEADLINE_S)
+    with prometheus.Prometheus.start(prometheus_binary, prometheus.config([]), tmp_path / "prom") as p:
+        checks = exercise.exercise(server, server, digits_model, PLAN, lambda _: None)
+        out = prom.collection_outcome(checks, p.url, digits_model.name, NAMESPACE, MISSING_DEADLINE_S)
     assert out.status is Status.FAILED
     assert f"after {MISSING_DEADLINE_S:g}s:" in out.message
     assert "= 0, fewer than the" in out.message
