@@ -1,6 +1,6 @@
 """What the real-Prometheus tests share (integration: a static target; e2e: discovery through the dev
 cluster): the Go-built binary and the tiny served model as fixtures, which the integration and e2e conftests
-import, and a short load plan for kaic's own load driver."""
+import, and `send_requests`: real V2 requests through kaic's own load driver, with a short plan."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kaic.devcluster.build import PROMETHEUS
+from kaic.results import Outcome, Status
 from steps.serve import exercise
 from steps.serve.export import ExportedModel
 from steps.serve.parity import read_holdout
@@ -31,3 +32,14 @@ def prometheus_binary() -> Path:
 def digits_model(tmp_path_factory: pytest.TempPathFactory) -> ExportedModel:
     d = write_tiny_model(tmp_path_factory.mktemp("model"))
     return ExportedModel(d, "digits", 64, read_holdout(str(d / "holdout_predictions.parquet")))
+
+
+def send_requests(endpoint: exercise.Endpoint, model: ExportedModel) -> tuple[list[Outcome], float]:
+    """Real V2 requests to `endpoint`; the serve step's checks and how many requests the server counted
+    (its own `/metrics`, `serve.service_metrics`), which must be some."""
+    checks = exercise.exercise(endpoint, endpoint, model, PLAN, lambda _: None)
+    counted = next(c for c in checks if c.check_id == "serve.service_metrics")
+    assert counted.status is Status.PASSED, counted.message
+    assert counted.value is not None
+    assert counted.value > 0
+    return checks, counted.value

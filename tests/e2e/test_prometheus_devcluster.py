@@ -27,7 +27,7 @@ from kaic.results import Status
 from steps.serve import exercise, prom
 from steps.serve.export import ExportedModel
 from tests.e2e import live
-from tests.prometheus_fixtures import PLAN
+from tests.prometheus_fixtures import send_requests
 
 pytestmark = pytest.mark.e2e
 
@@ -138,12 +138,7 @@ def test_prometheus_collects_the_served_model_only_once_its_pod_is_annotated(
     ns, ep = served
     job = prometheus.pod_scrape_config("kubernetes-pods", access(kc, kubeconfig, ns, tmp_path / "sa"), [ns])
     with prometheus.Prometheus.start(prometheus_binary, prometheus.config([job]), tmp_path / "prom") as p:
-        checks = exercise.exercise(ep, ep, digits_model, PLAN, lambda _: None)  # real V2 requests
-        counted = next(c for c in checks if c.check_id == "serve.service_metrics")
-        assert counted.status is Status.PASSED, counted.message
-        sent = counted.value
-        assert sent is not None
-        assert sent > 0
+        checks, sent = send_requests(ep, digits_model)
 
         missing = prom.collection_outcome(checks, p.url, digits_model.name, ns, MISSING_DEADLINE_S)
         assert missing.status is Status.FAILED, missing.message

@@ -21,7 +21,7 @@ from kaic.results import Status
 from steps.serve import exercise, prom
 from steps.serve.export import ExportedModel
 from steps.serve.local import HOST, child_environ, free_port, server_command
-from tests.prometheus_fixtures import PLAN
+from tests.prometheus_fixtures import send_requests
 
 pytestmark = [pytest.mark.integration, pytest.mark.go_built]
 
@@ -57,12 +57,7 @@ def test_the_probe_passes_once_prometheus_scraped_the_served_requests(
         prometheus_binary: Path, server: exercise.Endpoint, digits_model: ExportedModel, tmp_path: Path) -> None:
     job = prometheus.static_scrape_config("kserve", [f"{server.host}:{server.port}"], {"namespace": NAMESPACE})
     with prometheus.Prometheus.start(prometheus_binary, prometheus.config([job]), tmp_path / "prom") as p:
-        checks = exercise.exercise(server, server, digits_model, PLAN, lambda _: None)  # real V2 requests
-        counted = next(c for c in checks if c.check_id == "serve.service_metrics")
-        assert counted.status is Status.PASSED, counted.message
-        sent = counted.value
-        assert sent is not None
-        assert sent > 0
+        checks, sent = send_requests(server, digits_model)
         out = prom.collection_outcome(checks, p.url, digits_model.name, NAMESPACE, COLLECT_DEADLINE_S)
         [target] = p.targets()
         assert target["health"] == "up", target
@@ -77,7 +72,7 @@ def test_the_probe_fails_at_its_deadline_when_the_model_is_not_scraped(
         prometheus_binary: Path, server: exercise.Endpoint, digits_model: ExportedModel, tmp_path: Path) -> None:
     # A Prometheus with no job for the model: up and answering queries, but it never collected the model.
     with prometheus.Prometheus.start(prometheus_binary, prometheus.config([]), tmp_path / "prom") as p:
-        checks = exercise.exercise(server, server, digits_model, PLAN, lambda _: None)
+        checks, _ = send_requests(server, digits_model)
         out = prom.collection_outcome(checks, p.url, digits_model.name, NAMESPACE, MISSING_DEADLINE_S)
     assert out.status is Status.FAILED
     assert f"after {MISSING_DEADLINE_S:g}s:" in out.message
