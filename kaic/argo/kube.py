@@ -22,7 +22,7 @@ from hera.workflows import models as m
 from kaic.argo.connection import ArgoServerError
 from kaic.argo.submit import SubmitResult
 from kaic.argo.wait import FINAL_PHASES, WaitResult, _NodePrinter
-from kaic.cluster import ClusterError
+from kaic.cluster import ClusterError, DeadlineExceededError, wait_until
 from kaic.cluster.kube import KubeCluster
 from pipelines.config import TEMPLATE_NAME, PipelineConfig
 from pipelines.conformance import build_workflow
@@ -88,17 +88,17 @@ def template_unseen(phase: str | None, message: str, template: str) -> bool:
 def _first_phase(client: KubeCluster, name: str, namespace: str, *, deadline_s: float,
                  clock: Callable[[], float], sleep: Callable[[float], None]) -> tuple[str | None, str]:
     """The Workflow's phase and message once the controller has set one (None when it has not by the deadline)."""
-    deadline = clock() + deadline_s
-    while True:
+    def phase() -> tuple[str | None, str] | None:
         try:
             status = ((client.get(GV, "workflows", name, namespace) or {}).get("status") or {})
         except ClusterError:
-            status = {}
-        if status.get("phase"):
-            return str(status["phase"]), str(status.get("message") or "")
-        if clock() >= deadline:
-            return None, ""
-        sleep(0.5)
+            return None  # a blip: read it again
+        return (str(status["phase"]), str(status.get("message") or "")) if status.get("phase") else None
+
+    try:
+        return wait_until(phase, deadline_s, f"a phase of Workflow {namespace}/{name}", 0.5, clock, sleep)
+    except DeadlineExceededError:
+        return None, ""
 
 
 def submit_once_accepted(client: KubeCluster, template: str, namespace: str, parameters: Mapping[str, str], *,
