@@ -5,8 +5,9 @@ strict), and simulates what the active probes observe of a scheduler and a devic
 - a pod is Pending when created; on a later read it is Running if some node (matching its
   nodeSelector) has enough free allocatable for its extended-resource limits, else it stays Pending
   with an `Unschedulable` condition, as kube-scheduler reports it;
-- a Kueue plain-pod group (`kueue.x-k8s.io/pod-group-name` + `pod-group-total-count`) is admitted
-  only when all its pods exist and fit together; an over-sized group never gets a pod Running;
+- a Kueue plain-pod group (`kueue.x-k8s.io/pod-group-name` + `pod-group-total-count`), or the pods of a
+  Volcano or KAI PodGroup (annotation naming it, its `minMember`), is admitted only when all its pods
+  exist and fit together; an over-sized group never gets a pod Running;
 - a Running pod's log is what kaic's probe script prints: `UUID <id>` and `DEV /dev/nvidiaN` for each
   device it was given (or every device of its node when `leak_devices=True`), then the marker.
 """
@@ -27,6 +28,7 @@ from kaic.cluster.selectors import matcher
 MARKER = "KAIC-PROBE-DONE"
 GROUP_LABEL = "kueue.x-k8s.io/pod-group-name"
 GROUP_SIZE = "kueue.x-k8s.io/pod-group-total-count"
+POD_GROUP_ANNOTATIONS = ("scheduling.k8s.io/group-name", "pod-group-name")  # Volcano's, KAI's
 
 
 Devices = dict[str, list[str]]  # resource name -> device ids
@@ -204,12 +206,30 @@ class FakeCluster:
         pod.obj["status"] = {"phase": "Pending", "conditions": [
             {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]}
 
+    @staticmethod
+    def _group_of(pod: Obj) -> str | None:
+        meta = pod.get("metadata") or {}
+        label = (meta.get("labels") or {}).get(GROUP_LABEL)
+        if label:
+            return str(label)
+        names = [(meta.get("annotations") or {}).get(a) for a in POD_GROUP_ANNOTATIONS]
+        return next((str(n) for n in names if n), None)
+
+    def _group_size(self, pod: Obj, group: str) -> int:
+        """Kueue's count annotation, or the named PodGroup's minMember (0 when it does not exist)."""
+        meta = pod.get("metadata") or {}
+        if (meta.get("labels") or {}).get(GROUP_LABEL):
+            return int((meta.get("annotations") or {}).get(GROUP_SIZE, "0"))
+        ns = str(meta.get("namespace") or "")
+        found = [o for (_, p, n, name), o in self.objects.items() if p == "podgroups" and n == ns and name == group]
+        return int((found[0].get("spec") or {}).get("minMember") or 0) if found else 0
+
     def _tick(self) -> None:
         free = {n: self._free(n) for n in self.devices}
         pending = [p for p in self.pods.values() if p.node is None and p.reads >= self.start_after_reads]
         groups: dict[str, list[_Pod]] = {}
         for p in pending:
-            group = ((p.obj.get("metadata") or {}).get("labels") or {}).get(GROUP_LABEL)
+            group = self._group_of(p.obj)
             if group:
                 groups.setdefault(group, []).append(p)
                 continue
@@ -220,7 +240,7 @@ class FakeCluster:
                 want = ", ".join(f"{r}" for r in self._requests(p.obj))
                 self._unschedulable(p, f"0/{len(self.devices)} nodes are available: insufficient {want}")
         for group, members in groups.items():
-            size = int(((members[0].obj.get("metadata") or {}).get("annotations") or {}).get(GROUP_SIZE, "0"))
+            size = self._group_size(members[0].obj, group)
             trial = copy.deepcopy(free)
             placed = []
             for p in members:
@@ -235,5 +255,5 @@ class FakeCluster:
                     self._bind(p, node, free)
             else:
                 for p in members:
-                    self._unschedulable(p, f"pod group {group} of {size} not admitted by Kueue: quota "
-                                           "cannot hold the whole group")
+                    self._unschedulable(p, f"pod group {group} of {size} not admitted: the whole group "
+                                           "does not fit")

@@ -69,6 +69,8 @@ OTHER: tuple[Known, ...] = (
     _k("gateway.networking.k8s.io/v1", "Gateway", "gateways", True, "gateway", "gtw"),
     _k("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes", True, "httproute"),
     _k("batch/v1", "Job", "jobs", True, "job"),
+    _k("scheduling.volcano.sh/v1beta1", "PodGroup", "podgroups", True),  # Volcano's gangs
+    _k("scheduling.run.ai/v2alpha2", "PodGroup", "podgroups", True),  # KAI Scheduler's gangs
 )
 
 ALL: tuple[Known, ...] = READS + OTHER

@@ -13,6 +13,7 @@ checkpoint, and TrainJob), serve (InferenceService, Gateway lookup, split Servic
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import json
 import tempfile
@@ -23,6 +24,7 @@ from typing import Any
 from kaic.cluster import ApiResource, Obj
 from kaic.cluster.fake import FakeCluster
 from kaic.deploy_check.rbac import ScopedCall, ScopedRecorder
+from kaic.results import Outcome
 
 NAMESPACE = "kaic"
 RUN_ID = "kaic-conformance-x7k2p"
@@ -94,6 +96,7 @@ def _clock() -> tuple[Callable[[], float], Callable[[float], None]]:
 def provision(client: ScopedRecorder, gang_queue: str = "kaic") -> None:
     from steps.provision import fingerprint
     from steps.provision.active import ActiveProbes, PodSettings
+    from steps.provision.active_gang import FLAVORS, PodGroupGang
     from steps.provision.active_platform import Clock, KueueGang
     from steps.provision.read_probes import evaluate
     from steps.provision.view import gather
@@ -107,8 +110,12 @@ def provision(client: ScopedRecorder, gang_queue: str = "kaic") -> None:
     settings = PodSettings(NAMESPACE, "ghcr.io/kaic-dev/kaic:0.1.0", RUN_ID, "nvidia.com/gpu", timeout_s=30,
                            gang_observe_s=3, gang_queue=gang_queue)
     probes = ActiveProbes(client, settings, poll_s=0.5, clock=clock, sleep=sleep)
-    for probe in (probes.accelerator_pod, probes.no_request_no_device, lambda: probes.device_isolation(available),
-                  lambda: KueueGang(client, settings, Clock(0.5, clock, sleep)).run(available)):
+    gangs = [KueueGang(client, settings, Clock(0.5, clock, sleep)),
+             *[PodGroupGang(client, settings, flavor, Clock(0.5, clock, sleep)) for flavor in FLAVORS.values()]]
+    runs: list[Callable[[], Outcome]] = [probes.accelerator_pod, probes.no_request_no_device,
+                                         lambda: probes.device_isolation(available),
+                                         *[functools.partial(g.run, available) for g in gangs]]
+    for probe in runs:
         outcome = probe()
         if outcome.status.value not in ("passed", "failed"):
             raise RuntimeError(f"{outcome.check_id} did not run its cluster path: {outcome.message}")

@@ -89,7 +89,9 @@ class Probes(_Model):
     dra_claims: bool = False  # dra_support/secure_accelerator_access through a DRA ResourceClaim
     dra_device_class: str | None = None  # the DeviceClass the DRA probes claim from
     gang_scheduling: bool = False
-    gang_queue: str | None = None  # Kueue LocalQueue name
+    # which gang scheduler the probe goes through; auto: the first served of Kueue, Volcano, KAI
+    gang_scheduler: Literal["auto", "kueue", "volcano", "kai"] = "auto"
+    gang_queue: str | None = None  # Kueue LocalQueue, Volcano queue (default: `default`) or KAI queue name
     gang_observe_s: float = Field(30, gt=0)  # how long an over-sized gang is watched for a Running pod
     timeout_s: float = Field(300, gt=0)
     # cluster_autoscaling: N+1 whole-node accelerator pods on the N-node pool (runs with --suite full only)

@@ -38,6 +38,7 @@ class Config(StepConfig):
     cluster_name: str = ""
     active: bool = False
     gang_scheduling: bool = False
+    gang_scheduler: Literal["auto", "kueue", "volcano", "kai"] = "auto"
     gang_queue: str | None = None
     gang_observe_s: float = 30.0
     namespace: str = "kaic"
@@ -61,8 +62,9 @@ class Config(StepConfig):
     def _consistent(self) -> Config:
         if self.mode == "snapshot" and not self.cluster_snapshot:
             raise ValueError("snapshot mode needs cluster_snapshot")
-        if self.active and self.gang_scheduling and not self.gang_queue:
-            raise ValueError("probes.gang_scheduling needs probes.gang_queue (a Kueue LocalQueue name)")
+        if self.active and self.gang_scheduling and not self.gang_queue and self.gang_scheduler != "volcano":
+            raise ValueError("probes.gang_scheduling needs probes.gang_queue (a Kueue LocalQueue or a KAI queue; "
+                             "Volcano's defaults to `default`)")
         return self
 
 
@@ -89,7 +91,8 @@ def make_config(args: argparse.Namespace, profile: Profile) -> Config:
         "in_cluster": k.in_cluster and not getattr(args, "kubeconfig", None),
         "cluster_name": profile.cluster or (getattr(args, "context", None) or k.context or ""),
         "active": profile.probes.active and not getattr(args, "no_active", False),
-        "gang_scheduling": profile.probes.gang_scheduling, "gang_queue": profile.probes.gang_queue,
+        "gang_scheduling": profile.probes.gang_scheduling, "gang_scheduler": profile.probes.gang_scheduler,
+        "gang_queue": profile.probes.gang_queue,
         "gang_observe_s": profile.probes.gang_observe_s,
         "namespace": k.namespace, "image": profile.image, "resource_name": profile.accelerator.resource_name,
         "per_worker": profile.accelerator.per_worker, "node_selector": dict(profile.accelerator.node_selector),
@@ -188,7 +191,7 @@ def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Ou
     """One row per ACTIVE check: run where the profile enables it and the cluster can show it, else skipped
     with the reason."""
     from steps.provision.active import ActiveProbes, PodSettings, judge_driver
-    from steps.provision.active_platform import DraAllocation, DraIsolation, KueueGang, OperatorWebhook
+    from steps.provision.active_platform import DraAllocation, DraIsolation, OperatorWebhook
     from steps.provision.read_accelerators import advertised_drivers
 
     if not config.active:
@@ -222,8 +225,7 @@ def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Ou
             out["provision.gang_admission"] = Outcome.skipped(
                 "provision.gang_admission", "gang scheduling probe disabled (profile probes.gang_scheduling: false)")
         else:
-            out["provision.gang_admission"] = _guard("provision.gang_admission",
-                                                     lambda: KueueGang(client, settings).run(available))
+            out["provision.gang_admission"] = _gang(client, settings, config.gang_scheduler, available)
     device_class = config.dra_device_class or (config.resource_name if "/" not in config.resource_name else None)
     if not config.dra_claims:
         out["provision.dra_allocation"] = Outcome.skipped("provision.dra_allocation",
@@ -244,6 +246,18 @@ def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Ou
         out["provision.operator_webhook"] = Outcome.skipped(
             "provision.operator_webhook", "operator probe disabled (profile probes.operator_webhook: false)")
     return [out.get(c) or Outcome.skipped(c, NOT_AUTOMATED.get(c, "not run")) for c in ACTIVE_CHECKS]
+
+
+def _gang(client: Any, settings: Any, choice: str, available: int) -> Outcome:
+    from steps.provision.active_gang import choose
+
+    check = "provision.gang_admission"
+
+    def probe() -> Outcome:
+        gang = choose(client, settings, choice)
+        return Outcome(check, Status.FAILED, gang) if isinstance(gang, str) else gang.run(available)
+
+    return _guard(check, probe)
 
 
 def _node_autoscaling(config: Config, client: Any, settings: Any, device_skip: str | None) -> Outcome:

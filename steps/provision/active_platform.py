@@ -65,9 +65,10 @@ class GangSeen:
     seconds: float
 
 
-def judge_gang(fits: GangSeen | None, over: GangSeen | None, why_not: str = "") -> tuple[Status, str]:
+def judge_gang(fits: GangSeen | None, over: GangSeen | None, why_not: str = "",
+               held: str = "stayed suspended with no pod") -> tuple[Status, str]:
     """Positive: the gang that fits is admitted and all its pods start. Negative: the over-sized gang gets no
-    pod started (and stays suspended) for the whole watch."""
+    pod started (and is not admitted) for the whole watch."""
     if fits is None or fits.started < fits.size:
         got = f"{fits.started}/{fits.size} pods started" if fits else "not observed"
         return Status.FAILED, f"a gang that fits was not admitted whole ({got}){': ' + why_not if why_not else ''}"
@@ -77,31 +78,49 @@ def judge_gang(fits: GangSeen | None, over: GangSeen | None, why_not: str = "") 
         return Status.FAILED, (f"an over-sized gang of {over.size} was admitted or started pods "
                                f"({over.started} started): not all-or-nothing")
     return Status.PASSED, (f"a gang of {fits.size} admitted whole, all pods started within {fits.seconds:.1f}s; "
-                           f"a gang of {over.size} (over capacity) stayed suspended with no pod for "
+                           f"a gang of {over.size} (over capacity) {held} for "
                            f"{over.seconds:.0f}s")
 
 
 class KueueGang:
+    """Gang admission through Kueue: batch/v1 Jobs, suspended until Kueue admits their Workload whole."""
+
+    scheduler = "Kueue"
+    held = "stayed suspended with no pod"  # what the over-sized gang must do, in the scheduler's terms
+
     def __init__(self, client: ClusterClient, s: PodSettings, clock: Clock | None = None) -> None:
         self.client, self.s, self.clock = client, s, clock or Clock()
         self.prefix = f"kaic-{run_suffix(s.run_id)}"
 
-    def _pods_started(self, probe: str) -> int:
-        pods = self.client.list("v1", "pods", self.s.namespace, f"{run_selector(self.s.run_id)},{PROBE_LABEL}={probe}")
-        return sum(1 for p in pods if ((p.get("status") or {}).get("phase") in ("Running", "Succeeded")))
+    # -- what differs between gang schedulers ---------------------------------------------------------
+    def _missing(self) -> str | None:
+        return None if self.s.gang_queue else "no Kueue LocalQueue in the profile (probes.gang_queue)"
+
+    def _kinds(self) -> tuple[tuple[str, str], ...]:
+        return (("batch/v1", "jobs"), ("v1", "pods"))  # a Job's pods may be orphaned: deleted too
+
+    def _create(self, name: str, size: int, probe: str) -> None:
+        self.client.create(gang_job(name, self.s, size, probe))
 
     def _admitted(self, name: str) -> bool:
         job = self.client.get("batch/v1", "jobs", name, self.s.namespace) or {}
         return (job.get("spec") or {}).get("suspend") is False
 
+    def _where(self) -> str:
+        return f"Kueue LocalQueue {self.s.namespace}/{self.s.gang_queue}"
+
+    # -- the probe ---------------------------------------------------------------------------------------
+    def _pods_started(self, probe: str) -> int:
+        pods = self.client.list("v1", "pods", self.s.namespace, f"{run_selector(self.s.run_id)},{PROBE_LABEL}={probe}")
+        return sum(1 for p in pods if ((p.get("status") or {}).get("phase") in ("Running", "Succeeded")))
+
     def _cleanup(self, probe: str) -> None:
         selector = f"{run_selector(self.s.run_id)},{PROBE_LABEL}={probe}"
-        self.client.delete_collection("batch/v1", "jobs", self.s.namespace, selector)
-        self.client.delete_collection("v1", "pods", self.s.namespace, selector)  # a Job's pods may be orphaned
+        for group_version, plural in self._kinds():
+            self.client.delete_collection(group_version, plural, self.s.namespace, selector)
 
         def gone() -> bool:
-            return not self.client.list("batch/v1", "jobs", self.s.namespace, selector) and \
-                not self.client.list("v1", "pods", self.s.namespace, selector)
+            return not any(self.client.list(gv, plural, self.s.namespace, selector) for gv, plural in self._kinds())
 
         wait_until(gone, self.s.timeout_s, f"gang probe objects ({selector}) to be deleted", self.clock.poll_s,
                    self.clock.now, self.clock.sleep)
@@ -122,14 +141,15 @@ class KueueGang:
 
     def run(self, available: int, size: int = 2) -> Outcome:
         check = "provision.gang_admission"
-        if not self.s.gang_queue:
-            return Outcome.skipped(check, "no Kueue LocalQueue in the profile (probes.gang_queue)")
+        missing = self._missing()
+        if missing:
+            return Outcome.skipped(check, missing)
         if available < size:
             return Outcome.skipped(check, f"needs {size} allocatable {self.s.resource_name}, the cluster has "
                                    f"{available}")
         fits_name, over_name = f"{self.prefix}-gang-fits", f"{self.prefix}-gang-over"
         try:
-            self.client.create(gang_job(fits_name, self.s, size, "gang-fits"))
+            self._create(fits_name, size, "gang-fits")
             fits = self._watch(fits_name, "gang-fits", size, True, self.s.timeout_s)
         finally:
             self._cleanup("gang-fits")
@@ -137,16 +157,15 @@ class KueueGang:
         over = None
         if fits.started >= size:
             try:
-                self.client.create(gang_job(over_name, self.s, over_size, "gang-over"))
+                self._create(over_name, over_size, "gang-over")
                 over = self._watch(over_name, "gang-over", over_size, False, self.s.gang_observe_s)
             finally:
                 self._cleanup("gang-over")
-        status, message = judge_gang(fits, over)
-        evidence = (f"Kueue LocalQueue {self.s.namespace}/{self.s.gang_queue}; Job {fits_name}: {fits.started}/{size} "
-                    f"pods started, admitted={fits.admitted}"
-                    + (f"; Job {over_name}: {over.started}/{over_size} started, admitted={over.admitted} after "
+        status, message = judge_gang(fits, over, held=self.held)
+        evidence = (f"{self._where()}; {fits_name}: {fits.started}/{size} pods started, admitted={fits.admitted}"
+                    + (f"; {over_name}: {over.started}/{over_size} started, admitted={over.admitted} after "
                        f"{over.seconds:.0f}s" if over else ""))
-        return Outcome(check, status, message, evidence=evidence)
+        return Outcome(check, status, f"{self.scheduler}: {message}", evidence=evidence)
 
 
 def run_suffix(run_id: str) -> str:

@@ -94,6 +94,15 @@ def test_kueue_admits_a_gang_whole_and_holds_an_oversized_one(cluster: ClusterCl
     assert _left(cluster, run) == []
 
 
+def test_auto_finds_kueue_and_a_scheduler_that_is_not_served_is_said(cluster: ClusterClient) -> None:
+    from steps.provision.active_gang import choose, installed
+
+    assert installed(cluster.api_resources()) == ["kueue"]  # the dev cluster runs Kueue, not Volcano or KAI
+    assert isinstance(choose(cluster, _settings("kaic-e2e-gang-0002"), "auto"), KueueGang)
+    assert choose(cluster, _settings("kaic-e2e-gang-0002"), "volcano") == (
+        "probes.gang_scheduler is volcano, but the cluster does not serve its API")
+
+
 def test_a_resource_claim_is_allocated_from_the_fake_drivers_slices(cluster: ClusterClient) -> None:
     run = "kaic-e2e-dra-0001"
     out = DraAllocation(cluster, _settings(run, node_selector={}), "gpu.example.com").run()
