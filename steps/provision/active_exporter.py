@@ -157,7 +157,7 @@ def _values(b: Device, d: Device | None) -> str:
 
 def _extras(seen: ExporterSeen) -> str:
     devices = [d for n in seen.nodes for d in n.before]
-    notes = [f"{what} on {sum(1 for d in devices if getattr(d, attr) is not None)}/{len(devices)} devices"
+    notes = [f"{what} for {sum(1 for d in devices if getattr(d, attr) is not None)}/{len(devices)} devices"
              for what, attr, name in (("temperature", "temperature", seen.names.temperature),
                                       ("power", "power", seen.names.power)) if name]
     return f" ({', '.join(notes)})" if notes else ""
@@ -226,6 +226,7 @@ def load_pod(name: str, s: PodSettings, node: str, load_s: float) -> Obj:
                 "resources": {"requests": {"cpu": "500m", "memory": "1Gi"},
                               "limits": {"memory": "4Gi", s.resource_name: "1"}},
                 "securityContext": container_security(),
+                "terminationMessagePolicy": "FallbackToLogsOnError",  # a failed load says why in its status
             }],
         },
     }

@@ -309,6 +309,27 @@ def test_a_load_pod_that_cannot_be_placed_leaves_movement_unverified(real_node: 
     assert [p["metadata"]["name"] for p in fake.list("v1", "pods", "kaic")] == ["someone-elses"]
 
 
+class FailingLoads(FakeCluster):
+    """The kubelet's view of a load that exits at once (no CUDA device in the container)."""
+
+    def get(self, group_version: str, plural: str, name: str, namespace: str | None = None) -> dict | None:
+        obj = super().get(group_version, plural, name, namespace)
+        if obj and ((obj.get("metadata") or {}).get("labels") or {}).get("kaic.dev/probe") == PROBE:
+            obj["status"] = {"phase": "Failed", "containerStatuses": [{"name": "load", "state": {"terminated": {
+                "exitCode": 1, "reason": "Error", "message": "KAIC-LOAD no CUDA device visible\n"}}}]}
+        return obj
+
+
+def test_a_load_that_exits_says_why_and_leaves_movement_unverified(real_node: dict) -> None:
+    fake = FailingLoads(gpu_nodes(real_node, "gpu-a"))
+    add_exporter(fake, "gpu-a")
+    out = probe(fake).run()
+    assert out.status is Status.SKIPPED
+    assert out.message.endswith("the load pod did not run on gpu-a: pod kaic-estrun0001-exporter-load-0 failed "
+                                "(exit code 1: KAIC-LOAD no CUDA device visible)")
+    assert fake.list("v1", "pods", "kaic") == []
+
+
 # -- the step and the profile ---------------------------------------------------------------------------------
 def _ctx(tmp_path: Path) -> StepContext:
     store = open_store(f"file://{tmp_path / 'objects'}", source="test")
