@@ -66,5 +66,6 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("provision.hpa_custom_metric", P, "An HPA on a custom metric scales accelerator pods up, then down", A,
               "pod_autoscaling"),
     CheckSpec("provision.exporter_scrape", P, "Each accelerator node's exporter reports per-device utilization and "
-              "memory, and they move under load", A, "accelerator_metrics"),
+              "memory, and they move under load", A, "accelerator_metrics",
+              metrics=(MetricSpec("exporter_peak_utilization_pct", "%", Direction.NONE),)),
 )

@@ -18,7 +18,8 @@ deletes by selector (`delete_collection`).
 RBAC coverage: wrap any client in `RecordingCluster` (or `record_calls(client)`) and run a step; its
 `calls` set holds every `Call(verb, group_version, plural)` made, where `verb` is the Kubernetes RBAC verb
 ("get", "list", "create", "patch", "delete", "deletecollection"); pod logs are recorded as
-``("get", "v1", "pods/log")`` and `apply` (server-side apply) as "patch" and "create".
+``("get", "v1", "pods/log")``, an HTTP GET through the API server's pod proxy
+(`pod_proxy_get`) as ``("get", "v1", "pods/proxy")``, and `apply` (server-side apply) as "patch" and "create".
 `rbac_rules()` turns them into ``{(api_group, resource): {verbs}}``, which
 the Helm chart's Role must cover. Discovery (`version`, `api_resources`) is recorded with the
 non-resource verb "get" and plural "/version" or "/apis"; every authenticated user may do it.
@@ -88,6 +89,7 @@ class ClusterClient(Protocol):
     def delete_collection(self, group_version: str, plural: str, namespace: str | None,
                           label_selector: str) -> None: ...
     def pod_logs(self, name: str, namespace: str) -> str: ...
+    def pod_proxy_get(self, name: str, namespace: str, port: int, path: str) -> str: ...  # an HTTP GET on a pod
 
 
 def labelled(obj: Obj, run_id: str) -> Obj:
@@ -180,6 +182,10 @@ class RecordingCluster:
     def pod_logs(self, name: str, namespace: str) -> str:
         self._rec("get", "v1", "pods/log")
         return self.inner.pod_logs(name, namespace)
+
+    def pod_proxy_get(self, name: str, namespace: str, port: int, path: str) -> str:
+        self._rec("get", "v1", "pods/proxy")
+        return self.inner.pod_proxy_get(name, namespace, port, path)
 
     def rbac_rules(self) -> dict[tuple[str, str], set[str]]:
         """{(api_group, resource): verbs} for resource calls (discovery excluded)."""

@@ -9,14 +9,16 @@ strict), and simulates what the active probes observe of a scheduler and a devic
   Volcano or KAI PodGroup (annotation naming it, its `minMember`), is admitted only when all its pods
   exist and fit together; an over-sized group never gets a pod Running;
 - a Running pod's log is what kaic's probe script prints: `UUID <id>` and `DEV /dev/nvidiaN` for each
-  device it was given (or every device of its node when `leak_devices=True`), then the marker.
+  device it was given (or every device of its node when `leak_devices=True`), then the marker;
+- an HTTP GET through the pod proxy reaches only a Running pod a test gave a responder (`serve_http`); any
+  other answers 503, as the API server does when nothing listens.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -59,6 +61,7 @@ class FakeCluster:
         self.created: list[Obj] = []  # every object as it was sent (for assertions on pod specs)
         self._uid = itertools.count(1)
         self.devices: dict[str, Devices] = {}  # node -> resource -> device ids
+        self.http: dict[tuple[str, str], Callable[[int, str], str]] = {}  # (namespace, pod) -> (port, path) -> body
         for n in nodes:
             self._store(copy.deepcopy(n))
             name = n["metadata"]["name"]
@@ -156,6 +159,20 @@ class FakeCluster:
         lines = [f"UUID {d}" for d in devices] + [f"DEV /dev/nvidia{d.rsplit('-', 1)[1]}" for d in devices]
         return "\n".join([*lines, MARKER, ""])
 
+    def serve_http(self, namespace: str, name: str, responder: Callable[[int, str], str]) -> None:
+        """Pod `namespace/name` answers a proxied GET with `responder(port, path)`."""
+        self.http[(namespace, name)] = responder
+
+    def pod_proxy_get(self, name: str, namespace: str, port: int, path: str) -> str:
+        obj = self.objects.get(("", "pods", namespace, name))
+        if obj is None:
+            raise ClusterError(f"pods {name!r} not found", 404)
+        responder = self.http.get((namespace, name))
+        if (obj.get("status") or {}).get("phase") != "Running" or responder is None:
+            raise ClusterError(f"error trying to reach service: dial tcp {namespace}/{name}:{port}: connect: "
+                               "connection refused", 503)
+        return responder(port, path)
+
     # -- simulation ------------------------------------------------------------------------------------
     def _validate(self, obj: Obj) -> None:
         import kubernetes_validate
@@ -185,9 +202,10 @@ class FakeCluster:
         """A node with room for the pod (taking its devices from `free`), or None."""
         want = self._requests(pod)
         selector = (pod.get("spec") or {}).get("nodeSelector") or {}
+        pinned = _pinned_nodes(pod)
         for node in sorted(free):
             labels = (self.objects[("", "nodes", "", node)].get("metadata") or {}).get("labels") or {}
-            if any(labels.get(k) != v for k, v in selector.items()):
+            if any(labels.get(k) != v for k, v in selector.items()) or (pinned is not None and node not in pinned):
                 continue
             if all(len(free[node].get(r, [])) >= n or self.share_devices for r, n in want.items()):
                 return node
@@ -257,3 +275,15 @@ class FakeCluster:
                 for p in members:
                     self._unschedulable(p, f"pod group {group} of {size} not admitted: the whole group "
                                            "does not fit")
+
+
+def _pinned_nodes(pod: Obj) -> set[str] | None:
+    """Node names a required node affinity on `metadata.name` (matchFields, operator In) allows; None: any."""
+    required = ((((pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity") or {})
+                .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    names: set[str] | None = None
+    for term in required.get("nodeSelectorTerms") or []:
+        for f in term.get("matchFields") or []:
+            if f.get("key") == "metadata.name" and f.get("operator") == "In":
+                names = (names or set()) | set(f.get("values") or [])
+    return names

@@ -255,6 +255,15 @@ class KubeCluster:
             raise ClusterError(f"GET {path}: HTTP {status}: {_status_message(data)}", status)
         return data.decode(errors="replace")
 
+    def pod_proxy_get(self, name: str, namespace: str, port: int, path: str) -> str:
+        """GET `path` on the pod's `port` through the API server's pod proxy (RBAC: get pods/proxy)."""
+        url = (f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(name, safe='')}:{int(port)}/proxy/"
+               + quote(path.lstrip("/"), safe="/"))
+        status, data = self.request("GET", url, accept="text/plain", policy=self.discovery_policy)
+        if status >= 400:
+            raise ClusterError(f"GET {url}: HTTP {status}: {_status_message(data)}", status)
+        return data.decode(errors="replace")
+
 
 def _status_message(data: bytes) -> str:
     try:

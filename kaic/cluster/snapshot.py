@@ -208,6 +208,9 @@ class SnapshotCluster:
     def pod_logs(self, name: str, namespace: str) -> str:
         raise ClusterError(f"snapshot {self.path} holds no pod logs (pod {namespace}/{name})")
 
+    def pod_proxy_get(self, name: str, namespace: str, port: int, path: str) -> str:
+        raise ClusterError(f"snapshot {self.path} cannot reach pods (pod {namespace}/{name}:{port}{path})")
+
     # -- write verbs: a snapshot is read-only ----------------------------------------------------------------
     def _read_only(self, verb: str) -> ReadOnlyClusterError:
         return ReadOnlyClusterError(f"{verb}: cluster snapshot {self.path} is read-only")

@@ -4,10 +4,11 @@
 plugin and Kueue) plus the visible effects of the controllers a full platform runs: KServe, Kubeflow
 Trainer, Gateway API and Kueue types are served; an applied Job gets its worker pods; a Job or TrainJob
 is Complete once read (rank 0's result written to the object store, as the workers would); a Gateway has
-an address and an HTTPRoute is Accepted. The real step code runs through it: provision (discovery,
-READ listings, fingerprint, all ACTIVE probes incl. gang), train (Job with a worker killed after a
-checkpoint, and TrainJob), serve (InferenceService, Gateway lookup, split Service, HTTPRoute), teardown
-(sweep and capacity). Clocks are simulated, so it takes well under a second after imports.
+an address and an HTTPRoute is Accepted; each GPU node runs a dcgm-exporter pod whose devices read busy while
+a pod holds them. The real step code runs through it: provision (discovery, READ listings, fingerprint, all
+ACTIVE probes incl. gang and the exporter scrape), train (Job with a worker killed after a checkpoint, and
+TrainJob), serve (InferenceService, Gateway lookup, split Service, HTTPRoute), teardown (sweep and capacity).
+Clocks are simulated, so it takes well under a second after imports.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from kaic.results import Outcome
 NAMESPACE = "kaic"
 RUN_ID = "kaic-conformance-x7k2p"
 GATEWAY = "gateway-system/inference"
+EXPORTER_NS = "gpu-operator"
 
 EXTRA_TYPES = (
     ApiResource("", "v1", "Service", "services", True),
@@ -53,6 +55,29 @@ class RunCluster(FakeCluster):
         super().__init__(nodes, objects=[gateway], start_after_reads=1)
         self.result_store = result_store
         self.result_keys: dict[str, str] = {}  # workload name -> result key its rank 0 writes
+        for node, devices in self.devices.items():  # the GPU Operator's dcgm-exporter on each GPU node
+            if not devices.get("nvidia.com/gpu"):
+                continue
+            name = f"nvidia-dcgm-exporter-{node}"
+            self._store({"apiVersion": "v1", "kind": "Pod", "metadata": {
+                "name": name, "namespace": EXPORTER_NS, "labels": {"app": "nvidia-dcgm-exporter"}},
+                "spec": {"nodeName": node, "containers": [{"name": "exporter", "image": "dcgm-exporter"}]},
+                "status": {"phase": "Running"}})
+            self.serve_http(EXPORTER_NS, name, self._dcgm_exporter(node))
+
+    def _dcgm_exporter(self, node: str) -> Callable[[int, str], str]:
+        return lambda port, path: self._dcgm_metrics(node)
+
+    def _dcgm_metrics(self, node: str) -> str:
+        """What dcgm-exporter shows of the node's devices: busy while a pod holding one runs."""
+        busy = {d for p in self.pods.values() if p.node == node and p.obj["status"]["phase"] == "Running"
+                for d in p.devices}
+        lines = []
+        for i, d in enumerate(self.devices[node]["nvidia.com/gpu"]):
+            labels = f'gpu="{i}",UUID="{d}",device="nvidia{i}",Hostname="{node}"'
+            lines += [f"DCGM_FI_DEV_GPU_UTIL{{{labels}}} {100 if d in busy else 0}",
+                      f"DCGM_FI_DEV_FB_USED{{{labels}}} {1024 if d in busy else 0}"]
+        return "\n".join(lines) + "\n"
 
     def api_resources(self) -> list[ApiResource]:
         return super().api_resources() + list(EXTRA_TYPES)
@@ -96,6 +121,7 @@ def _clock() -> tuple[Callable[[], float], Callable[[float], None]]:
 def provision(client: ScopedRecorder, gang_queue: str = "kaic") -> None:
     from steps.provision import fingerprint
     from steps.provision.active import ActiveProbes, PodSettings
+    from steps.provision.active_exporter import ExporterScrape, ExporterSettings
     from steps.provision.active_gang import FLAVORS, PodGroupGang
     from steps.provision.active_platform import Clock, KueueGang
     from steps.provision.read_probes import evaluate
@@ -112,9 +138,11 @@ def provision(client: ScopedRecorder, gang_queue: str = "kaic") -> None:
     probes = ActiveProbes(client, settings, poll_s=0.5, clock=clock, sleep=sleep)
     gangs = [KueueGang(client, settings, Clock(0.5, clock, sleep)),
              *[PodGroupGang(client, settings, flavor, Clock(0.5, clock, sleep)) for flavor in FLAVORS.values()]]
+    exporter = ExporterSettings(("app=nvidia-dcgm-exporter",), None, load_s=10, timeout_s=30)
     runs: list[Callable[[], Outcome]] = [probes.accelerator_pod, probes.no_request_no_device,
                                          lambda: probes.device_isolation(available),
-                                         *[functools.partial(g.run, available) for g in gangs]]
+                                         *[functools.partial(g.run, available) for g in gangs],
+                                         ExporterScrape(client, settings, exporter, Clock(0.5, clock, sleep)).run]
     for probe in runs:
         outcome = probe()
         if outcome.status.value not in ("passed", "failed"):

@@ -75,6 +75,7 @@ def step_pods(template: Obj) -> list[Manifest]:
 def probe_manifests(profile_name: str = "eks") -> list[Manifest]:
     from kaic.profiles import load_profile
     from steps.provision.active import PodSettings, probe_pod
+    from steps.provision.active_exporter import load_pod
     from steps.provision.active_platform import gang_job
 
     p = load_profile(profile_name)
@@ -84,7 +85,9 @@ def probe_manifests(profile_name: str = "eks") -> list[Manifest]:
                     gang_queue=p.probes.gang_queue or "kaic")
     return [(f"provision probe Pod ({profile_name})", probe_pod("kaic-x7k2p-accel", s, 1, probe="accel")),
             (f"provision no-request probe Pod ({profile_name})", probe_pod("kaic-x7k2p-nodev", s, 0, 30)),
-            (f"provision gang Job ({profile_name})", gang_job("kaic-x7k2p-gang-fits", s, 2, "gang-fits"))]
+            (f"provision gang Job ({profile_name})", gang_job("kaic-x7k2p-gang-fits", s, 2, "gang-fits")),
+            (f"provision exporter load Pod ({profile_name})",
+             load_pod("kaic-x7k2p-exporter-load-0", s, "gpu-node-1", p.probes.exporter.load_s))]
 
 
 def train_manifests(profile_name: str) -> list[Manifest]:

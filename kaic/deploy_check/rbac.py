@@ -25,7 +25,7 @@ DISCOVERY_URLS = {"/version": ("/version",), "/apis": ("/api", "/api/*", "/apis"
 class ScopedCall:
     verb: str
     group: str
-    resource: str  # plural, or "pods/log"; a non-resource URL starts with "/"
+    resource: str  # plural, or a subresource ("pods/log", "pods/proxy"); a non-resource URL starts with "/"
     namespace: str | None  # None: cluster-scoped or all namespaces
     name: str | None = None
 
@@ -94,6 +94,10 @@ class ScopedRecorder(RecordingCluster):
     def pod_logs(self, name: str, namespace: str) -> str:
         self._add("get", "v1", "pods/log", namespace, name)
         return super().pod_logs(name, namespace)
+
+    def pod_proxy_get(self, name: str, namespace: str, port: int, path: str) -> str:
+        self._add("get", "v1", "pods/proxy", namespace, name)
+        return super().pod_proxy_get(name, namespace, port, path)
 
 
 def load_rules(path: Path) -> list[dict[str, Any]]:

@@ -83,6 +83,24 @@ class Endpoints(_Model):
     argo_server: str | None = None
 
 
+class ExporterProbe(_Model):
+    """accelerator_metrics: where each accelerator node's metrics exporter is and what it names things.
+    The defaults find NVIDIA's dcgm-exporter as the GPU Operator (`app=nvidia-dcgm-exporter`) and its own Helm
+    chart (`app.kubernetes.io/name=dcgm-exporter`) deploy it, in any namespace."""
+
+    pod_selectors: tuple[str, ...] = Field(("app=nvidia-dcgm-exporter", "app.kubernetes.io/name=dcgm-exporter"),
+                                           min_length=1)  # label selectors; a pod matching any of them
+    namespace: str | None = None  # None: every namespace
+    port: int = Field(9400, ge=1, le=65535)
+    path: str = "/metrics"
+    utilization_metric: str = "DCGM_FI_DEV_GPU_UTIL"  # per device, %
+    memory_metric: str = "DCGM_FI_DEV_FB_USED"  # per device, MiB
+    temperature_metric: str | None = "DCGM_FI_DEV_GPU_TEMP"  # reported where the exporter has it
+    power_metric: str | None = "DCGM_FI_DEV_POWER_USAGE"
+    load_s: float = Field(60, gt=0)  # how long the load runs; dcgm-exporter collects every 30 s by default
+    timeout_s: float = Field(300, gt=0)  # until the load pods run, and until they are gone
+
+
 class Probes(_Model):
     active: bool = False  # create pods to probe accelerators (cluster only)
     operator_webhook: bool = False  # robust_controller: an invalid CR rejected, a valid one reconciled (Kueue)
@@ -99,6 +117,9 @@ class Probes(_Model):
     autoscaling_pool: dict[str, str] = Field(default_factory=dict)  # its node labels (default: accelerator's)
     scale_up_timeout_s: float = Field(900, gt=0)  # until the new node is allocatable and every pod runs
     scale_down_timeout_s: float = Field(1800, gt=0)  # until the pool is back to its nodes (autoscalers wait ~10 min)
+    # accelerator_metrics: scrape each accelerator node's exporter, then again under a short accelerator load
+    exporter_scrape: bool = False
+    exporter: ExporterProbe = ExporterProbe()
 
 
 class Training(_Model):

@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 
 from kaic import catalog
 from kaic.errors import ConfigError
-from kaic.profiles import Profile
+from kaic.profiles import ExporterProbe, Profile
 from kaic.results import Outcome, Status
 from kaic.stepkit import StepConfig, StepContext, parse_config
 
@@ -56,6 +56,8 @@ class Config(StepConfig):
     autoscaling_pool: dict[str, str] = Field(default_factory=dict)
     scale_up_timeout_s: float = 900.0
     scale_down_timeout_s: float = 1800.0
+    exporter_scrape: bool = False
+    exporter: ExporterProbe = Field(default_factory=ExporterProbe)
     suite: Literal["quick", "full"] = "quick"
 
     @model_validator(mode="after")
@@ -104,6 +106,7 @@ def make_config(args: argparse.Namespace, profile: Profile) -> Config:
         "autoscaling_pool": dict(profile.probes.autoscaling_pool or profile.accelerator.node_selector),
         "scale_up_timeout_s": profile.probes.scale_up_timeout_s,
         "scale_down_timeout_s": profile.probes.scale_down_timeout_s,
+        "exporter_scrape": profile.probes.exporter_scrape, "exporter": profile.probes.exporter,
         "suite": getattr(args, "suite", None) or "quick",
     }
     return parse_config(Config, values, f"profile {profile.name}")
@@ -182,7 +185,6 @@ NOT_AUTOMATED: dict[str, str] = {
     "provision.driver_match": "the accelerator pod did not run (it reads the driver with nvidia-smi)",
     "provision.hpa_custom_metric": "not run by kaic yet: an HPA on a custom metric scaling accelerator pods up and "
                                    "down",
-    "provision.exporter_scrape": "not run by kaic yet: scraping each accelerator node's exporter under load",
     "provision.claim_isolation": "DRA isolation probe not run: it needs probes.dra_claims and a DeviceClass",
 }
 
@@ -239,6 +241,7 @@ def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Ou
         out["provision.claim_isolation"] = _guard("provision.claim_isolation",
                                                   lambda: DraIsolation(client, settings, device_class).run())
     out["provision.node_autoscaling"] = _node_autoscaling(config, client, settings, device_skip)
+    out["provision.exporter_scrape"] = _exporter_scrape(config, client, settings, device_skip)
     if config.operator_webhook:
         out["provision.operator_webhook"] = _guard("provision.operator_webhook",
                                                    lambda: OperatorWebhook(client, settings).run())
@@ -272,6 +275,19 @@ def _node_autoscaling(config: Config, client: Any, settings: Any, device_skip: s
         return Outcome.skipped(CHECK, device_skip)
     return _guard(CHECK, NodeAutoscaling(client, settings, config.autoscaling_pool, config.scale_up_timeout_s,
                                          config.scale_down_timeout_s).run)
+
+
+def _exporter_scrape(config: Config, client: Any, settings: Any, device_skip: str | None) -> Outcome:
+    from steps.provision.active_exporter import CHECK, ExporterScrape, ExporterSettings, MetricNames
+
+    if not config.exporter_scrape:
+        return Outcome.skipped(CHECK, "exporter probe disabled (profile probes.exporter_scrape: false)")
+    if device_skip:
+        return Outcome.skipped(CHECK, device_skip)
+    e = config.exporter
+    names = MetricNames(e.utilization_metric, e.memory_metric, e.temperature_metric, e.power_metric)
+    return _guard(CHECK, ExporterScrape(client, settings, ExporterSettings(
+        e.pod_selectors, e.namespace, e.port, e.path, names, e.load_s, e.timeout_s)).run)
 
 
 def _available(view: Any, config: Config) -> int:

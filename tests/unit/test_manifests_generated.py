@@ -42,7 +42,7 @@ def test_the_list_covers_every_builder_and_profile() -> None:
     for step in ("provision", "data", "train", "serve", "report", "teardown"):
         assert f"workflow step pod {step}" in labels
     for profile in CLUSTER_PROFILES:
-        assert sum(label.endswith(f"({profile})") for label in labels) == 9
+        assert sum(label.endswith(f"({profile})") for label in labels) == 10
 
 
 def test_kaic_labels_every_object_it_creates_with_the_run_id() -> None:
@@ -116,7 +116,7 @@ def test_every_generated_pod_spec_meets_the_restricted_profile() -> None:
             continue
         assert pss.restricted(spec) == [], label
         checked += 1
-    assert checked == 6 + 5 * 5  # step pods; per profile 3 probe pods, the Job and the predictor
+    assert checked == 6 + 5 * 6  # step pods; per profile 4 probe pods (exporter load too), the Job and the predictor
 
 
 RESTRICTED_POD = {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},

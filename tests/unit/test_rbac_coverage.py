@@ -42,7 +42,7 @@ def test_every_step_ran_its_cluster_path() -> None:
     assert set(calls) == {"provision", "train", "serve", "teardown"}
     have = {step: {(c.verb, c.resource) for c in cs} for step, cs in calls.items()}
     assert {("list", "nodes"), ("list", "resourceslices"), ("create", "pods"), ("get", "pods/log"),
-            ("deletecollection", "pods")} <= have["provision"]
+            ("get", "pods/proxy"), ("deletecollection", "pods")} <= have["provision"]
     assert {("patch", "jobs"), ("create", "trainjobs"), ("delete", "pods"), ("deletecollection", "jobs")} \
         <= have["train"]
     assert {("patch", "inferenceservices"), ("get", "gateways"), ("patch", "httproutes")} <= have["serve"]
