@@ -6,7 +6,7 @@ Trainer, Gateway API and Kueue types are served; an applied Job gets its worker 
 is Complete once read (rank 0's result written to the object store, as the workers would); a Gateway has
 an address and an HTTPRoute is Accepted. The real step code runs through it: provision (discovery,
 READ listings, fingerprint, all ACTIVE probes incl. gang), train (Job with a worker killed after a
-checkpoint, and TrainJob), serve (InferenceService, Gateway lookup, split Service, HTTPRoute), teardown
+checkpoint, and TrainJob), serve (InferenceService, Gateway lookup, HTTPRoute), teardown
 (sweep and capacity). Clocks are simulated, so it takes well under a second after imports.
 """
 

@@ -109,7 +109,6 @@ def serve_manifests(profile_name: str) -> list[Manifest]:
     name, ns = isvc.isvc_name(SAMPLE_RUN_ID), p.kubernetes.namespace
     spec = isvc.IsvcSpec(name, ns, SAMPLE_RUN_ID, "digits", f"s3://kaic/objects/runs/{SAMPLE_RUN_ID}/model", p.image)
     return [(f"serve InferenceService ({profile_name})", isvc.build_inference_service(spec, p)),
-            (f"serve split Service ({profile_name})", isvc.build_split_service(name, ns, SAMPLE_RUN_ID)),
             (f"serve HTTPRoute ({profile_name})",
              isvc.build_http_route(name, ns, SAMPLE_RUN_ID, p.serving.gateway or "gateway-system/inference",
                                    "digits"))]

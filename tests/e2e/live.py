@@ -148,7 +148,7 @@ def profile(ns: str) -> Profile:
 def kaic_objects(ns: str, run_id: str) -> dict[str, Obj]:
     """{what: object} for everything the steps create on a cluster, from kaic's own builders: the probe
     pods (accelerator, no-request), the Kueue gang Job, the training Service and Indexed Job, the
-    InferenceService, the split Service and the HTTPRoute."""
+    InferenceService and its HTTPRoute."""
     from steps.provision.active import PodSettings, probe_pod
     from steps.provision.active_platform import gang_job
     from steps.serve import isvc
@@ -169,7 +169,6 @@ def kaic_objects(ns: str, run_id: str) -> dict[str, Obj]:
         "training headless Service": train.headless_service(run_id, "torch", p),
         "training Indexed Job": train.indexed_job(run_id, "torch", p, spec, p.training.world_size, 600),
         "InferenceService": isvc.build_inference_service(model, p),
-        "split Service": isvc.build_split_service(name, ns, run_id),
         "HTTPRoute": isvc.build_http_route(name, ns, run_id, GATEWAY, "digits"),
     }
 

@@ -1,7 +1,7 @@
 """Everything kaic creates on a cluster, from kaic's own builders, is accepted by the real API server in a
 namespace that enforces the `restricted` Pod Security level (probe pods, the training Service and Indexed
-Job, whose pods the Job controller must get admitted too, the InferenceService against KServe's CRD, the
-split Service and the HTTPRoute against Gateway API's CRDs), and broken variants are refused: by Pod Security
+Job, whose pods the Job controller must get admitted too, the InferenceService against KServe's CRD and
+its HTTPRoute against Gateway API's CRDs), and broken variants are refused: by Pod Security
 admission (403) or by the API's validation (422: built-in types, CRD schemas and CEL rules)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 
 RUN_ID = "kaic-e2e-manifests"
 KINDS = ("probe Pod", "no-request probe Pod", "gang probe Job", "training headless Service",
-         "training Indexed Job", "InferenceService", "split Service", "HTTPRoute")
+         "training Indexed Job", "InferenceService", "HTTPRoute")
 
 
 @pytest.fixture(scope="module")

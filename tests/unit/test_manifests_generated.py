@@ -42,7 +42,7 @@ def test_the_list_covers_every_builder_and_profile() -> None:
     for step in ("provision", "data", "train", "serve", "report", "teardown"):
         assert f"workflow step pod {step}" in labels
     for profile in CLUSTER_PROFILES:
-        assert sum(label.endswith(f"({profile})") for label in labels) == 9
+        assert sum(label.endswith(f"({profile})") for label in labels) == 8
 
 
 def test_kaic_labels_every_object_it_creates_with_the_run_id() -> None:
@@ -91,7 +91,7 @@ def test_kserve_check_rejects_an_unknown_field() -> None:
 def test_http_route_check_rejects_what_the_gateway_api_would() -> None:
     route = _one("HTTPRoute")
     route["spec"]["rules"][0]["backendRefs"][0]["weight"] = 2_000_000
-    route["spec"]["rules"][0]["backendRefs"][1]["namespace"] = "elsewhere"
+    route["spec"]["rules"][0]["backendRefs"][0]["namespace"] = "elsewhere"
     route["spec"]["rules"][0]["matches"][0]["path"]["value"] = "v2/models"
     problems = _validate(route)
     assert len(problems) == 3, problems
