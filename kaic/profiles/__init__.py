@@ -97,6 +97,11 @@ class Probes(_Model):
     autoscaling_pool: dict[str, str] = Field(default_factory=dict)  # its node labels (default: accelerator's)
     scale_up_timeout_s: float = Field(900, gt=0)  # until the new node is allocatable and every pod runs
     scale_down_timeout_s: float = Field(1800, gt=0)  # until the pool is back to its nodes (autoscalers wait ~10 min)
+    # ai_inference: two backends behind an HTTPRoute on serving.gateway (a weighted split and a header match),
+    # requests sent through the Gateway from where kaic runs
+    gateway_routing: bool = False
+    gateway_requests: int = Field(200, ge=20, le=100_000)  # without the header: the split's sample
+    gateway_header_requests: int = Field(20, ge=1, le=100_000)  # with it: every one must reach backend B
 
 
 class Training(_Model):
