@@ -63,6 +63,9 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("provision.node_autoscaling", P, "N+1 accelerator pods on an N-node pool: the pool grows, the pod runs, "
               "the pool shrinks back (--suite full)", A, "cluster_autoscaling",
               metrics=(MetricSpec("node_time_to_allocatable_s", "s", Direction.LOWER),)),
+    CheckSpec("provision.gateway_routing", P, "An HTTPRoute with a weighted split and a header match routes real "
+              "requests as declared", A, "ai_inference",
+              metrics=(MetricSpec("gateway_split_b_fraction", "ratio"),)),
     CheckSpec("provision.hpa_custom_metric", P, "An HPA on a custom metric scales accelerator pods up, then down", A,
               "pod_autoscaling"),
     CheckSpec("provision.exporter_scrape", P, "Each accelerator node's exporter reports per-device utilization and "

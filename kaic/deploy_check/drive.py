@@ -3,12 +3,13 @@
 `RunCluster` is `kaic.cluster.fake.FakeCluster` (schema-validated objects, simulated scheduler, device
 plugin and Kueue) plus the visible effects of the controllers a full platform runs: KServe, Kubeflow
 Trainer, Gateway API and Kueue types are served; an applied Job gets its worker pods; a Job or TrainJob
-is Complete once read (rank 0's result written to the object store, as the workers would); a Gateway has
-an address and an HTTPRoute is Accepted; each GPU node runs a dcgm-exporter pod whose devices read busy while
-a pod holds them. The real step code runs through it: provision (discovery, READ listings, fingerprint, all
-ACTIVE probes incl. gang and the exporter scrape), train (Job with a worker killed after a checkpoint, and
-TrainJob), serve (InferenceService, Gateway lookup, split Service, HTTPRoute), teardown (sweep and capacity).
-Clocks are simulated, so it takes well under a second after imports.
+is Complete once read (rank 0's result written to the object store, as the workers would); a Gateway is
+Programmed with an address and an HTTPRoute is Accepted (no data plane answers requests: the routing probe
+makes all its API calls, then fails for want of answers); each GPU node runs a dcgm-exporter pod whose
+devices read busy while a pod holds them. The real step code runs through it: provision (discovery, READ
+listings, fingerprint, the ACTIVE probes incl. gang, the exporter scrape and Gateway routing), train (Job with
+a worker killed after a checkpoint, and TrainJob), serve (InferenceService, Gateway lookup, HTTPRoute),
+teardown (sweep and capacity). Clocks are simulated, so it takes well under a second after imports.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class RunCluster(FakeCluster):
                    "metadata": {"name": gw_name, "namespace": gw_ns},
                    "spec": {"gatewayClassName": "example", "listeners": [{"name": "http", "protocol": "HTTP",
                                                                           "port": 80}]},
-                   "status": {"addresses": [{"type": "IPAddress", "value": "192.0.2.10"}]}}
+                   "status": {"addresses": [{"type": "IPAddress", "value": "192.0.2.10"}],
+                              "conditions": [{"type": "Programmed", "status": "True"}]}}
         super().__init__(nodes, objects=[gateway], start_after_reads=1)
         self.result_store = result_store
         self.result_keys: dict[str, str] = {}  # workload name -> result key its rank 0 writes
@@ -95,6 +97,18 @@ class RunCluster(FakeCluster):
                 self._store(pod)
         return out
 
+    def list(self, group_version: str, plural: str, namespace: str | None = None,
+             label_selector: str | None = None) -> list[Obj]:
+        if plural != "pods":
+            return super().list(group_version, plural, namespace, label_selector)
+        for pod in self.pods.values():  # a listed pod counts as read: the scheduler's turn comes
+            pod.reads += 1
+        out = super().list(group_version, plural, namespace, label_selector)
+        for o in out:  # the kubelet: a Running pod's containers started, it is Ready
+            if (o.get("status") or {}).get("phase") == "Running":
+                o["status"]["conditions"] = [*o["status"].get("conditions", []), {"type": "Ready", "status": "True"}]
+        return out
+
     def get(self, group_version: str, plural: str, name: str, namespace: str | None = None) -> Obj | None:
         obj = super().get(group_version, plural, name, namespace)
         if obj is None:
@@ -118,11 +132,16 @@ def _clock() -> tuple[Callable[[], float], Callable[[float], None]]:
     return (lambda: t[0]), sleep
 
 
+def _no_data_plane(url: str, headers: Any, timeout_s: float) -> str:
+    raise ConnectionRefusedError(f"{url}: the simulated cluster has no Gateway data plane")
+
+
 def provision(client: ScopedRecorder, gang_queue: str = "kaic") -> None:
     from steps.provision import fingerprint
     from steps.provision.active import ActiveProbes, PodSettings
     from steps.provision.active_exporter import ExporterScrape, ExporterSettings
     from steps.provision.active_gang import FLAVORS, PodGroupGang
+    from steps.provision.active_gateway import GatewayRouting
     from steps.provision.active_platform import Clock, KueueGang
     from steps.provision.read_probes import evaluate
     from steps.provision.view import gather
@@ -139,10 +158,12 @@ def provision(client: ScopedRecorder, gang_queue: str = "kaic") -> None:
     gangs = [KueueGang(client, settings, Clock(0.5, clock, sleep)),
              *[PodGroupGang(client, settings, flavor, Clock(0.5, clock, sleep)) for flavor in FLAVORS.values()]]
     exporter = ExporterSettings(("app=nvidia-dcgm-exporter",), None, load_s=10, timeout_s=30)
+    routing = GatewayRouting(client, settings, GATEWAY, clock=Clock(0.5, clock, sleep), fetch=_no_data_plane)
     runs: list[Callable[[], Outcome]] = [probes.accelerator_pod, probes.no_request_no_device,
                                          lambda: probes.device_isolation(available),
                                          *[functools.partial(g.run, available) for g in gangs],
-                                         ExporterScrape(client, settings, exporter, Clock(0.5, clock, sleep)).run]
+                                         ExporterScrape(client, settings, exporter, Clock(0.5, clock, sleep)).run,
+                                         routing.run]
     for probe in runs:
         outcome = probe()
         if outcome.status.value not in ("passed", "failed"):

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kaic.cluster import Obj
+
+if TYPE_CHECKING:
+    from steps.provision.active import PodSettings
 
 SAMPLE_RUN_ID = "kaic-conformance-x7k2p"  # what Argo names a submitted workflow (and kaic's run id)
 CLUSTER_PROFILES = ("generic", "eks", "gke", "aks", "openshift")
@@ -87,7 +90,19 @@ def probe_manifests(profile_name: str = "eks") -> list[Manifest]:
             (f"provision no-request probe Pod ({profile_name})", probe_pod("kaic-x7k2p-nodev", s, 0, 30)),
             (f"provision gang Job ({profile_name})", gang_job("kaic-x7k2p-gang-fits", s, 2, "gang-fits")),
             (f"provision exporter load Pod ({profile_name})",
-             load_pod("kaic-x7k2p-exporter-load-0", s, "gpu-node-1", p.probes.exporter.load_s))]
+             load_pod("kaic-x7k2p-exporter-load-0", s, "gpu-node-1", p.probes.exporter.load_s)),
+            *gateway_probe_manifests(profile_name, s)]
+
+
+def gateway_probe_manifests(profile_name: str, s: PodSettings) -> list[Manifest]:
+    """The Gateway routing probe's objects (one backend of the two: they differ only in name and port)."""
+    from kaic.profiles import load_profile
+    from steps.provision.active_gateway import backend_pod, backend_service, backends, routing_route
+
+    b, gateway = backends(SAMPLE_RUN_ID), load_profile(profile_name).serving.gateway or "gateway-system/inference"
+    return [(f"provision gateway backend Pod ({profile_name})", backend_pod(b.a, "a", b.port_a, s)),
+            (f"provision gateway backend Service ({profile_name})", backend_service(b.a, "a", b.port_a, s)),
+            (f"provision gateway HTTPRoute ({profile_name})", routing_route(b, gateway, s))]
 
 
 def train_manifests(profile_name: str) -> list[Manifest]:
@@ -112,7 +127,6 @@ def serve_manifests(profile_name: str) -> list[Manifest]:
     name, ns = isvc.isvc_name(SAMPLE_RUN_ID), p.kubernetes.namespace
     spec = isvc.IsvcSpec(name, ns, SAMPLE_RUN_ID, "digits", f"s3://kaic/objects/runs/{SAMPLE_RUN_ID}/model", p.image)
     return [(f"serve InferenceService ({profile_name})", isvc.build_inference_service(spec, p)),
-            (f"serve split Service ({profile_name})", isvc.build_split_service(name, ns, SAMPLE_RUN_ID)),
             (f"serve HTTPRoute ({profile_name})",
              isvc.build_http_route(name, ns, SAMPLE_RUN_ID, p.serving.gateway or "gateway-system/inference",
                                    "digits"))]

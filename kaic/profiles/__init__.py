@@ -120,6 +120,11 @@ class Probes(_Model):
     # accelerator_metrics: scrape each accelerator node's exporter, then again under a short accelerator load
     exporter_scrape: bool = False
     exporter: ExporterProbe = ExporterProbe()
+    # ai_inference: two backends behind an HTTPRoute on serving.gateway (a weighted split and a header match),
+    # requests sent through the Gateway from where kaic runs
+    gateway_routing: bool = False
+    gateway_requests: int = Field(200, ge=20, le=100_000)  # without the header: the split's sample
+    gateway_header_requests: int = Field(20, ge=1, le=100_000)  # with it: every one must reach backend B
 
 
 class Training(_Model):

@@ -21,8 +21,9 @@ EVIDENCE_NEEDED: dict[str, str] = {
         "a cluster exposing vGPU products, or documentation of the platform's vGPU support "
         "(N/A needs a justification, e.g. no virtualized accelerators offered)",
     "ai_inference":
-        "a cluster with Gateway API CRDs and an Accepted GatewayClass (and the serve step routing "
-        "through an HTTPRoute), or documentation of the platform's Gateway API implementation",
+        "provision.gateway_routing passing on the cluster (probes.gateway_routing with serving.gateway: an "
+        "HTTPRoute's weighted split and header match observed on real requests), or documentation of the "
+        "platform's Gateway API implementation doing both",
     "advanced_inference_ingress":
         "a cluster serving the Gateway API Inference Extension (InferencePool), or documentation "
         "of the platform's GAIE implementation",

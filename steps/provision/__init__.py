@@ -5,7 +5,7 @@ Three modes, chosen from the flags and the profile:
   every Kubernetes probe is skipped with the reason.
 - `snapshot` (`--cluster-snapshot DIR`): the READ probes over a dump folder (`kaic snapshot`), offline.
 - `cluster`: the live API server (in-cluster or a kubeconfig): fingerprint, READ probes for all 16 ids,
-  and the ACTIVE probes the profile enables (`probes.active`, `probes.gang_scheduling`).
+  and the ACTIVE probes the profile enables (`probes.active`, `probes.gang_scheduling`, `probes.gateway_routing`...).
 
 Writes `runs/<run-id>/provision/fingerprint.json` to the object store (what teardown compares with).
 """
@@ -58,6 +58,10 @@ class Config(StepConfig):
     scale_down_timeout_s: float = 1800.0
     exporter_scrape: bool = False
     exporter: ExporterProbe = Field(default_factory=ExporterProbe)
+    gateway_routing: bool = False
+    gateway: str | None = None  # the profile's serving.gateway ("ns/name" or "name")
+    gateway_requests: int = 200
+    gateway_header_requests: int = 20
     suite: Literal["quick", "full"] = "quick"
 
     @model_validator(mode="after")
@@ -107,6 +111,9 @@ def make_config(args: argparse.Namespace, profile: Profile) -> Config:
         "scale_up_timeout_s": profile.probes.scale_up_timeout_s,
         "scale_down_timeout_s": profile.probes.scale_down_timeout_s,
         "exporter_scrape": profile.probes.exporter_scrape, "exporter": profile.probes.exporter,
+        "gateway_routing": profile.probes.gateway_routing, "gateway": profile.serving.gateway,
+        "gateway_requests": profile.probes.gateway_requests,
+        "gateway_header_requests": profile.probes.gateway_header_requests,
         "suite": getattr(args, "suite", None) or "quick",
     }
     return parse_config(Config, values, f"profile {profile.name}")
@@ -242,6 +249,7 @@ def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Ou
                                                   lambda: DraIsolation(client, settings, device_class).run())
     out["provision.node_autoscaling"] = _node_autoscaling(config, client, settings, device_skip)
     out["provision.exporter_scrape"] = _exporter_scrape(config, client, settings, device_skip)
+    out["provision.gateway_routing"] = _gateway_routing(config, client, settings)
     if config.operator_webhook:
         out["provision.operator_webhook"] = _guard("provision.operator_webhook",
                                                    lambda: OperatorWebhook(client, settings).run())
@@ -288,6 +296,18 @@ def _exporter_scrape(config: Config, client: Any, settings: Any, device_skip: st
     names = MetricNames(e.utilization_metric, e.memory_metric, e.temperature_metric, e.power_metric)
     return _guard(CHECK, ExporterScrape(client, settings, ExporterSettings(
         e.pod_selectors, e.namespace, e.port, e.path, names, e.load_s, e.timeout_s)).run)
+
+
+def _gateway_routing(config: Config, client: Any, settings: Any) -> Outcome:
+    from steps.provision.active_gateway import CHECK, GatewayRouting
+
+    if not config.gateway_routing:
+        return Outcome.skipped(CHECK, "Gateway routing probe disabled (profile probes.gateway_routing: false)")
+    if not config.gateway:
+        return Outcome.skipped(CHECK, "the profile names no Gateway to attach the probe's HTTPRoute to "
+                               "(serving.gateway)")
+    return _guard(CHECK, GatewayRouting(client, settings, config.gateway, config.gateway_requests,
+                                        config.gateway_header_requests).run)
 
 
 def _available(view: Any, config: Config) -> int:

@@ -1,5 +1,5 @@
-"""Pure builders for what the serve step creates on a cluster: the InferenceService, and (where Gateway
-API is present) an HTTPRoute with weighted backendRefs plus the second Service it splits to.
+"""Pure builders for what the serve step creates on a cluster: the InferenceService, and (where the profile
+names a Gateway) an HTTPRoute to its predictor; the Gateway helpers the provision step's routing probe shares.
 
 Why a custom predictor container rather than KServe's `pytorch` or `triton` runtimes: the `pytorch`
 runtime is TorchServe, which wants a `.mar` archive and its own handler; Triton wants a model repository
@@ -26,7 +26,6 @@ ROUTE_GROUP_VERSION = "gateway.networking.k8s.io/v1"
 ROUTE_PLURAL = "httproutes"
 MODEL_MOUNT = "/mnt/models"  # where KServe's storage initializer puts the model
 PORT = 8080
-ISVC_POD_LABEL = "serving.kserve.io/inferenceservice"  # KServe labels the predictor pods with it
 
 
 def isvc_name(run_id: str, model: str = "digits") -> str:
@@ -145,55 +144,34 @@ def isvc_internal_url(obj: Obj, namespace: str) -> str:
     return f"http://{predictor_service(obj['metadata']['name'])}.{namespace}.svc.cluster.local"
 
 
-def build_split_service(isvc: str, namespace: str, run_id: str) -> Obj:
-    """A second Service over the same predictor pods: the other half of the weighted split."""
-    return labelled(
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": f"{isvc}-split", "namespace": namespace},
-            "spec": {
-                "selector": {ISVC_POD_LABEL: isvc},
-                "ports": [{"name": "http", "port": 80, "targetPort": PORT, "protocol": "TCP"}],
-            },
-        },
-        run_id,
-    )
-
-
 def parse_gateway_ref(ref: str, default_namespace: str) -> tuple[str, str]:
     """'name' or 'namespace/name' -> (namespace, name)."""
     ns, _, name = ref.rpartition("/")
     return (ns or default_namespace), name
 
 
-def build_http_route(
-    isvc: str, namespace: str, run_id: str, gateway: str, model: str, weights: tuple[int, int] = (50, 50)
-) -> Obj:
-    """An HTTPRoute on `gateway`: /v2/models/<model> to the predictor and its split Service, by weight."""
+def gateway_parent_ref(gateway: str, namespace: str) -> dict[str, Any]:
+    """The parentRef of a route in `namespace` to the Gateway 'name' or 'namespace/name'."""
     gw_ns, gw_name = parse_gateway_ref(gateway, namespace)
     parent: dict[str, Any] = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gw_name}
     if gw_ns != namespace:
         parent["namespace"] = gw_ns
+    return parent
+
+
+def build_http_route(isvc: str, namespace: str, run_id: str, gateway: str, model: str) -> Obj:
+    """An HTTPRoute on `gateway`: /v2/models/<model> to the predictor's Service."""
     return labelled(
         {
             "apiVersion": ROUTE_GROUP_VERSION,
             "kind": "HTTPRoute",
             "metadata": {"name": f"{isvc}-route", "namespace": namespace},
             "spec": {
-                "parentRefs": [parent],
+                "parentRefs": [gateway_parent_ref(gateway, namespace)],
                 "rules": [
                     {
                         "matches": [{"path": {"type": "PathPrefix", "value": f"/v2/models/{model}"}}],
-                        "backendRefs": [
-                            {
-                                "kind": "Service",
-                                "name": predictor_service(isvc),
-                                "port": 80,
-                                "weight": weights[0],
-                            },
-                            {"kind": "Service", "name": f"{isvc}-split", "port": 80, "weight": weights[1]},
-                        ],
+                        "backendRefs": [{"kind": "Service", "name": predictor_service(isvc), "port": 80}],
                     }
                 ],
             },

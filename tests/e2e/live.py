@@ -147,9 +147,10 @@ def profile(ns: str) -> Profile:
 
 def kaic_objects(ns: str, run_id: str) -> dict[str, Obj]:
     """{what: object} for everything the steps create on a cluster, from kaic's own builders: the probe
-    pods (accelerator, no-request), the Kueue gang Job, the training Service and Indexed Job, the
-    InferenceService, the split Service and the HTTPRoute."""
+    pods (accelerator, no-request), the Kueue gang Job, the Gateway routing probe's backend Pod, Service and
+    HTTPRoute, the training Service and Indexed Job, the InferenceService and its HTTPRoute."""
     from steps.provision.active import PodSettings, probe_pod
+    from steps.provision.active_gateway import backend_pod, backend_service, backends, routing_route
     from steps.provision.active_platform import gang_job
     from steps.serve import isvc
     from steps.train import cluster as train
@@ -166,10 +167,12 @@ def kaic_objects(ns: str, run_id: str) -> dict[str, Obj]:
         "probe Pod": probe_pod("kaic-probe-accel", s, 1, probe="accel"),
         "no-request probe Pod": probe_pod("kaic-probe-nodev", s, 0, 30, probe="nodev"),
         "gang probe Job": gang_job("kaic-probe-gang-fits", s, 2, "gang-fits"),
+        "gateway probe backend Pod": backend_pod(backends(run_id).a, "a", backends(run_id).port_a, s),
+        "gateway probe backend Service": backend_service(backends(run_id).a, "a", backends(run_id).port_a, s),
+        "gateway probe HTTPRoute": routing_route(backends(run_id), GATEWAY, s),
         "training headless Service": train.headless_service(run_id, "torch", p),
         "training Indexed Job": train.indexed_job(run_id, "torch", p, spec, p.training.world_size, 600),
         "InferenceService": isvc.build_inference_service(model, p),
-        "split Service": isvc.build_split_service(name, ns, run_id),
         "HTTPRoute": isvc.build_http_route(name, ns, run_id, GATEWAY, "digits"),
     }
 

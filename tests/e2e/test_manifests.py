@@ -1,8 +1,9 @@
 """Everything kaic creates on a cluster, from kaic's own builders, is accepted by the real API server in a
-namespace that enforces the `restricted` Pod Security level (probe pods, the training Service and Indexed
-Job, whose pods the Job controller must get admitted too, the InferenceService against KServe's CRD, the
-split Service and the HTTPRoute against Gateway API's CRDs), and broken variants are refused: by Pod Security
-admission (403) or by the API's validation (422: built-in types, CRD schemas and CEL rules)."""
+namespace that enforces the `restricted` Pod Security level (probe pods, the Gateway routing probe's backend
+and its HTTPRoute, the training Service and Indexed Job, whose pods the Job controller must get admitted too,
+the InferenceService against KServe's CRD and its HTTPRoute against Gateway API's CRDs), and broken variants
+are refused: by Pod Security admission (403) or by the API's validation (422: built-in types, CRD schemas and
+CEL rules)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from tests.e2e import live
 pytestmark = pytest.mark.e2e
 
 RUN_ID = "kaic-e2e-manifests"
-KINDS = ("probe Pod", "no-request probe Pod", "gang probe Job", "training headless Service",
-         "training Indexed Job", "InferenceService", "split Service", "HTTPRoute")
+KINDS = ("probe Pod", "no-request probe Pod", "gang probe Job", "gateway probe backend Pod",
+         "gateway probe backend Service", "gateway probe HTTPRoute", "training headless Service",
+         "training Indexed Job", "InferenceService", "HTTPRoute")
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +77,11 @@ def _weight_out_of_range(route: Obj) -> Obj:
     return route
 
 
+def _unknown_header_match(route: Obj) -> Obj:
+    route["spec"]["rules"][0]["matches"][0]["headers"][0]["type"] = "Contains"
+    return route
+
+
 def _port_out_of_range(svc: Obj) -> Obj:
     svc["spec"]["ports"][0]["port"] = 70000
     return svc
@@ -87,6 +94,7 @@ BROKEN: dict[str, tuple[str, Callable[[Obj], Obj], int, str]] = {
     "InferenceService with a string for minReplicas": ("InferenceService", _replicas_not_a_number, 422,
                                                        "minReplicas"),
     "HTTPRoute weight above 1000000": ("HTTPRoute", _weight_out_of_range, 422, "weight"),
+    "HTTPRoute header match of an unknown type": ("gateway probe HTTPRoute", _unknown_header_match, 422, "type"),
     "Service port above 65535": ("training headless Service", _port_out_of_range, 422, "port"),
 }
 

@@ -273,9 +273,11 @@ def test_cluster_path_through_the_seam(server: exercise.Endpoint, model: Exporte
     assert all(o["metadata"]["labels"][RUN_ID_LABEL] == "kaic-run-x" for o in fake.applied)  # type: ignore[index]
     route = next(o for o in rows if o.check_id == "serve.gateway_route")
     if gateway_api:
-        assert kinds == ["InferenceService", "Service", "HTTPRoute"]
+        assert kinds == ["InferenceService", "HTTPRoute"]
         assert route.status is Status.PASSED, route.message
-        assert "weighted backendRefs [50, 50]" in route.message
+        assert "to digits-kaic-run-x-predictor; parity passed" in route.message
+        backends = fake.applied[1]["spec"]["rules"][0]["backendRefs"]  # type: ignore[index]
+        assert backends == [{"kind": "Service", "name": "digits-kaic-run-x-predictor", "port": 80}]
     else:
         assert kinds == ["InferenceService"]
         assert route.status is Status.SKIPPED

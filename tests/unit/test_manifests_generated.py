@@ -42,7 +42,7 @@ def test_the_list_covers_every_builder_and_profile() -> None:
     for step in ("provision", "data", "train", "serve", "report", "teardown"):
         assert f"workflow step pod {step}" in labels
     for profile in CLUSTER_PROFILES:
-        assert sum(label.endswith(f"({profile})") for label in labels) == 10
+        assert sum(label.endswith(f"({profile})") for label in labels) == 12
 
 
 def test_kaic_labels_every_object_it_creates_with_the_run_id() -> None:
@@ -89,10 +89,10 @@ def test_kserve_check_rejects_an_unknown_field() -> None:
 
 
 def test_http_route_check_rejects_what_the_gateway_api_would() -> None:
-    route = _one("HTTPRoute")
-    route["spec"]["rules"][0]["backendRefs"][0]["weight"] = 2_000_000
-    route["spec"]["rules"][0]["backendRefs"][1]["namespace"] = "elsewhere"
-    route["spec"]["rules"][0]["matches"][0]["path"]["value"] = "v2/models"
+    route = _one("HTTPRoute")  # the Gateway routing probe's: rule 2 is the weighted split
+    route["spec"]["rules"][1]["backendRefs"][0]["weight"] = 2_000_000
+    route["spec"]["rules"][1]["backendRefs"][1]["namespace"] = "elsewhere"
+    route["spec"]["rules"][0]["matches"][0]["path"]["value"] = "kaic-gateway"
     problems = _validate(route)
     assert len(problems) == 3, problems
 
@@ -116,7 +116,8 @@ def test_every_generated_pod_spec_meets_the_restricted_profile() -> None:
             continue
         assert pss.restricted(spec) == [], label
         checked += 1
-    assert checked == 6 + 5 * 6  # step pods; per profile 4 probe pods (exporter load too), the Job and the predictor
+    assert checked == 6 + 5 * 7  # step pods; per profile 4 probe pods (exporter load too), the gateway backend,
+    # the Job and the predictor
 
 
 RESTRICTED_POD = {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},

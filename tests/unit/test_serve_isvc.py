@@ -128,8 +128,10 @@ def test_ready_condition_and_internal_address() -> None:
     assert isvc.isvc_internal_url(obj, "kaic") == "http://x.kaic.svc.cluster.local:8080"
 
 
-def test_http_route_splits_by_weight_between_predictor_and_split_service() -> None:
-    route = isvc.build_http_route("digits-r1", "kaic", RUN, "gateways/inference-gw", "digits", (80, 20))
+def test_http_route_sends_the_model_path_to_the_predictor_only() -> None:
+    """One backend: serve.gateway_route shows the model served through the Gateway; splits and matches are
+    provision.gateway_routing's (tests/unit/test_provision_gateway.py)."""
+    route = isvc.build_http_route("digits-r1", "kaic", RUN, "gateways/inference-gw", "digits")
     assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
     assert route["kind"] == "HTTPRoute"
     assert route["metadata"]["labels"][RUN_ID_LABEL] == RUN
@@ -138,16 +140,9 @@ def test_http_route_splits_by_weight_between_predictor_and_split_service() -> No
     ]
     rule = route["spec"]["rules"][0]
     assert rule["matches"][0]["path"] == {"type": "PathPrefix", "value": "/v2/models/digits"}
-    assert [(b["name"], b["port"], b["weight"]) for b in rule["backendRefs"]] == [
-        ("digits-r1-predictor", 80, 80),
-        ("digits-r1-split", 80, 20),
-    ]
+    assert rule["backendRefs"] == [{"kind": "Service", "name": "digits-r1-predictor", "port": 80}]
     same_ns = isvc.build_http_route("digits-r1", "kaic", RUN, "gw", "digits")
     assert "namespace" not in same_ns["spec"]["parentRefs"][0]
-    svc = isvc.build_split_service("digits-r1", "kaic", RUN)
-    assert svc["spec"]["selector"] == {isvc.ISVC_POD_LABEL: "digits-r1"}
-    assert svc["spec"]["ports"][0]["targetPort"] == isvc.PORT
-    assert svc["metadata"]["labels"][RUN_ID_LABEL] == RUN
 
 
 def test_route_accepted_needs_every_parent_accepted_and_resolved() -> None:
