@@ -63,8 +63,9 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("provision.node_autoscaling", P, "N+1 accelerator pods on an N-node pool: the pool grows, the pod runs, "
               "the pool shrinks back (--suite full)", A, "cluster_autoscaling",
               metrics=(MetricSpec("node_time_to_allocatable_s", "s", Direction.LOWER),)),
-    CheckSpec("provision.hpa_custom_metric", P, "An HPA on a custom metric scales accelerator pods up, then down", A,
-              "pod_autoscaling"),
+    CheckSpec("provision.hpa_custom_metric", P, "An HPA on a custom metric scales accelerator pods up, then down "
+              "(--suite full)", A, "pod_autoscaling",
+              metrics=(MetricSpec("hpa_time_to_scale_up_s", "s", Direction.LOWER),)),
     CheckSpec("provision.exporter_scrape", P, "Each accelerator node's exporter reports per-device utilization and "
               "memory, and they move under load", A, "accelerator_metrics"),
 )

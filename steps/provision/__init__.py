@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 
 from kaic import catalog
 from kaic.errors import ConfigError
-from kaic.profiles import Profile
+from kaic.profiles import HpaProbe, Profile
 from kaic.results import Outcome, Status
 from kaic.stepkit import StepConfig, StepContext, parse_config
 
@@ -55,6 +55,8 @@ class Config(StepConfig):
     autoscaling_pool: dict[str, str] = Field(default_factory=dict)
     scale_up_timeout_s: float = 900.0
     scale_down_timeout_s: float = 1800.0
+    pod_autoscaling: bool = False
+    hpa: HpaProbe = HpaProbe()
     suite: Literal["quick", "full"] = "quick"
 
     @model_validator(mode="after")
@@ -101,6 +103,7 @@ def make_config(args: argparse.Namespace, profile: Profile) -> Config:
         "autoscaling_pool": dict(profile.probes.autoscaling_pool or profile.accelerator.node_selector),
         "scale_up_timeout_s": profile.probes.scale_up_timeout_s,
         "scale_down_timeout_s": profile.probes.scale_down_timeout_s,
+        "pod_autoscaling": profile.probes.pod_autoscaling, "hpa": profile.probes.hpa,
         "suite": getattr(args, "suite", None) or "quick",
     }
     return parse_config(Config, values, f"profile {profile.name}")
@@ -177,8 +180,6 @@ def _finish(ctx: StepContext, fp: Any, probes: list[Outcome]) -> list[Outcome]:
 # ACTIVE checks kaic does not run yet: what the test plan needs, said in the row (never passed).
 NOT_AUTOMATED: dict[str, str] = {
     "provision.driver_match": "the accelerator pod did not run (it reads the driver with nvidia-smi)",
-    "provision.hpa_custom_metric": "not run by kaic yet: an HPA on a custom metric scaling accelerator pods up and "
-                                   "down",
     "provision.exporter_scrape": "not run by kaic yet: scraping each accelerator node's exporter under load",
     "provision.claim_isolation": "DRA isolation probe not run: it needs probes.dra_claims and a DeviceClass",
 }
@@ -237,6 +238,7 @@ def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Ou
         out["provision.claim_isolation"] = _guard("provision.claim_isolation",
                                                   lambda: DraIsolation(client, settings, device_class).run())
     out["provision.node_autoscaling"] = _node_autoscaling(config, client, settings, device_skip)
+    out["provision.hpa_custom_metric"] = _pod_autoscaling(config, client, settings, device_skip)
     if config.operator_webhook:
         out["provision.operator_webhook"] = _guard("provision.operator_webhook",
                                                    lambda: OperatorWebhook(client, settings).run())
@@ -258,6 +260,22 @@ def _node_autoscaling(config: Config, client: Any, settings: Any, device_skip: s
         return Outcome.skipped(CHECK, device_skip)
     return _guard(CHECK, NodeAutoscaling(client, settings, config.autoscaling_pool, config.scale_up_timeout_s,
                                          config.scale_down_timeout_s).run)
+
+
+def _pod_autoscaling(config: Config, client: Any, settings: Any, device_skip: str | None) -> Outcome:
+    from steps.provision.active_hpa import CHECK, HpaPlan, PodAutoscaling
+
+    if not config.pod_autoscaling:
+        return Outcome.skipped(CHECK, "pod autoscaling probe disabled (profile probes.pod_autoscaling: false)")
+    if config.suite != "full":
+        return Outcome.skipped(CHECK, "runs with --suite full only: loading an accelerator pod until its HPA adds a "
+                               "replica, then waiting for the scale-down, takes several minutes")
+    if device_skip:
+        return Outcome.skipped(CHECK, device_skip)
+    h = config.hpa
+    plan = HpaPlan(h.metric.name, h.metric.type, h.metric.target, dict(h.metric.selector), h.load_s, h.max_replicas,
+                   h.scale_down_window_s, h.scale_up_timeout_s, h.scale_down_timeout_s, h.condition_grace_s)
+    return _guard(CHECK, PodAutoscaling(client, settings, plan).run)
 
 
 def _available(view: Any, config: Config) -> int:
