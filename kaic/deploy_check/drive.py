@@ -5,7 +5,7 @@ plugin and Kueue) plus the visible effects of the controllers a full platform ru
 Trainer, Gateway API and Kueue types are served; an applied Job gets its worker pods; a Job or TrainJob
 is Complete once read (rank 0's result written to the object store, as the workers would); a Gateway has
 an address and an HTTPRoute is Accepted. The real step code runs through it: provision (discovery,
-READ listings, fingerprint, all ACTIVE probes incl. gang), train (Job with a worker killed after a
+READ listings, fingerprint, the device, gang and pod autoscaling ACTIVE probes), train (Job with a worker killed after a
 checkpoint, and TrainJob), serve (InferenceService, Gateway lookup, split Service, HTTPRoute), teardown
 (sweep and capacity). Clocks are simulated, so it takes well under a second after imports.
 """
@@ -37,6 +37,9 @@ EXTRA_TYPES = (
     ApiResource("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True),
     ApiResource("scheduling.x-k8s.io", "v1alpha1", "PodGroup", "podgroups", True),
     ApiResource("kueue.x-k8s.io", "v1beta1", "LocalQueue", "localqueues", True),
+    # a metrics adapter's custom metrics API (prometheus-adapter lists one resource per metric), which the
+    # pod_autoscaling probe needs before it creates anything
+    ApiResource("custom.metrics.k8s.io", "v1beta2", "MetricValueList", "pods/DCGM_FI_DEV_GPU_UTIL", True),
 )
 
 
@@ -94,6 +97,7 @@ def _clock() -> tuple[Callable[[], float], Callable[[float], None]]:
 def provision(client: ScopedRecorder, gang_queue: str = "kaic") -> None:
     from steps.provision import fingerprint
     from steps.provision.active import ActiveProbes, PodSettings
+    from steps.provision.active_hpa import HpaPlan, PodAutoscaling
     from steps.provision.active_platform import Clock, KueueGang
     from steps.provision.read_probes import evaluate
     from steps.provision.view import gather
@@ -107,8 +111,11 @@ def provision(client: ScopedRecorder, gang_queue: str = "kaic") -> None:
     settings = PodSettings(NAMESPACE, "ghcr.io/kaic-dev/kaic:0.1.0", RUN_ID, "nvidia.com/gpu", timeout_s=30,
                            gang_observe_s=3, gang_queue=gang_queue)
     probes = ActiveProbes(client, settings, poll_s=0.5, clock=clock, sleep=sleep)
+    # No HPA controller here: the pod_autoscaling probe creates, polls and deletes its Deployment and HPA, and
+    # fails (its pod never Ready), which is its whole cluster path.
+    hpa = PodAutoscaling(client, settings, HpaPlan(), Clock(0.5, clock, sleep))
     for probe in (probes.accelerator_pod, probes.no_request_no_device, lambda: probes.device_isolation(available),
-                  lambda: KueueGang(client, settings, Clock(0.5, clock, sleep)).run(available)):
+                  lambda: KueueGang(client, settings, Clock(0.5, clock, sleep)).run(available), hpa.run):
         outcome = probe()
         if outcome.status.value not in ("passed", "failed"):
             raise RuntimeError(f"{outcome.check_id} did not run its cluster path: {outcome.message}")
