@@ -195,10 +195,10 @@ class HpaSeen:
     peak_ready: int = 0
     peak_desired: int = 0
     blocked: str = ""  # the HPA condition False at the last sample
-    blocked_for: float = 0.0  # since when it has been False without a break
+    blocked_for: float = 0.0  # how long it has been False without a break, since the first pod was Ready
     last: Sample | None = None
     last_current: str = ""  # the last metric value the HPA reported
-    pending: str = ""  # why a pod was not Running at the last sample that had one
+    pending: str = ""  # why a pod was not Running or its container waited, at the last sample
 
     @property
     def up_s(self) -> float | None:
@@ -216,10 +216,12 @@ def summarize(timeline: Sequence[tuple[float, Sample]]) -> HpaSeen:
         shrunk = seen.shrunk_s
         if shrunk is None and grown is not None and t > grown and s.replicas == 1 and s.desired <= 1:
             shrunk = t
-        blocked_since = (blocked_since if blocked_since is not None else t) if s.blocked else None
+        # Counted from the first Ready pod on: before it, no pod can have a metric for the HPA to read.
+        blocked_since = (blocked_since if blocked_since is not None else t) if s.blocked and first is not None \
+            else None
         seen = HpaSeen(t, first, grown, shrunk, max(seen.peak_ready, s.ready), max(seen.peak_desired, s.desired),
                        s.blocked, t - blocked_since if blocked_since is not None else 0.0, s,
-                       s.current or seen.last_current, s.pending or seen.pending)
+                       s.current or seen.last_current, s.pending)
     return seen
 
 

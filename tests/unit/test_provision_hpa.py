@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import kubernetes_validate
 import pytest
 
 import steps.provision as provision
-from kaic.cluster import RUN_ID_LABEL, record_calls
+from kaic.cluster import RUN_ID_LABEL, ApiResource, ClusterError, record_calls
 from kaic.cluster.fake import FakeCluster
 from kaic.errors import ConfigError
 from kaic.hardware import burn
@@ -38,6 +39,7 @@ from steps.provision.active_hpa import (
     sample,
     summarize,
 )
+from steps.provision.active_platform import Clock
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.unit
@@ -130,6 +132,47 @@ def test_without_the_api_the_probe_fails_and_creates_nothing() -> None:
     assert {c.verb for c in cluster.calls} <= {"get", "list"}
 
 
+class _Served(FakeCluster):
+    """FakeCluster serving a custom metrics API (no HPA controller: nothing ever scales); `fail_get` breaks the
+    HPA's reads, as an API server going away would."""
+
+    def __init__(self, fail_get: bool = False) -> None:
+        super().__init__([], start_after_reads=1)
+        self.fail_get = fail_get
+
+    def api_resources(self) -> list[ApiResource]:
+        return [*super().api_resources(), ApiResource("custom.metrics.k8s.io", "v1beta2", "MetricValueList",
+                                                      "pods/DCGM_FI_DEV_GPU_UTIL", True)]
+
+    def get(self, group_version: str, plural: str, name: str, namespace: str | None = None) -> dict | None:
+        if self.fail_get and plural == "horizontalpodautoscalers":
+            raise ClusterError("connection refused")
+        return super().get(group_version, plural, name, namespace)
+
+
+def _clock() -> Clock:
+    t = [0.0]
+
+    def sleep(s: float) -> None:
+        t[0] += s
+
+    return Clock(1.0, lambda: t[0], sleep)
+
+
+@pytest.mark.parametrize("fail_get", [False, True])
+def test_the_probe_deletes_what_it_created_whatever_happens(fail_get: bool) -> None:
+    cluster = _Served(fail_get)
+    probe = PodAutoscaling(cluster, replace(SETTINGS, timeout_s=30), PLAN, _clock())
+    if fail_get:
+        with pytest.raises(ClusterError, match="connection refused"):
+            probe.run()
+    else:
+        out = probe.run()
+        assert (out.status, out.message) == (Status.FAILED, "the Deployment's first pod was not Ready within 30s")
+    assert [o["kind"] for o in cluster.created] == ["Deployment", "HorizontalPodAutoscaler"]
+    assert [k for k in cluster.objects if k[1] in ("deployments", "horizontalpodautoscalers")] == []
+
+
 # -- observations and the verdict ---------------------------------------------------------------------------
 def _hpa(desired: int, current: str = "", blocked: str = "") -> dict:
     conditions = [{"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale"},
@@ -218,6 +261,14 @@ def test_a_condition_that_clears_restarts_the_grace() -> None:
             (100.0, (HPA_NO_API, DEPLOYMENT_1))]
     seen = summarize(_timeline(rows))
     assert (seen.blocked_for, seen.last_current) == (30.0, "3")
+    assert not finished(seen, HpaPlan(condition_grace_s=60), 300)
+
+
+def test_a_condition_before_the_first_pod_is_ready_does_not_count() -> None:
+    """A slow image pull: no pod, so no metric; the HPA says so, and that is not its failure."""
+    rows = [(0.0, (None, _dep(1, 0))), (200.0, (HPA_NO_API, _dep(1, 0))), (250.0, (HPA_NO_API, DEPLOYMENT_1))]
+    seen = summarize(_timeline(rows))
+    assert (seen.first_ready_s, seen.blocked_for) == (250.0, 0.0)
     assert not finished(seen, HpaPlan(condition_grace_s=60), 300)
 
 
