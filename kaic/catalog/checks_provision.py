@@ -66,8 +66,9 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("provision.gateway_routing", P, "An HTTPRoute with a weighted split and a header match routes real "
               "requests as declared", A, "ai_inference",
               metrics=(MetricSpec("gateway_split_b_fraction", "ratio"),)),
-    CheckSpec("provision.hpa_custom_metric", P, "An HPA on a custom metric scales accelerator pods up, then down", A,
-              "pod_autoscaling"),
+    CheckSpec("provision.hpa_custom_metric", P, "An HPA on a custom metric scales accelerator pods up, then down "
+              "(--suite full)", A, "pod_autoscaling",
+              metrics=(MetricSpec("hpa_time_to_scale_up_s", "s", Direction.LOWER),)),
     CheckSpec("provision.exporter_scrape", P, "Each accelerator node's exporter reports per-device utilization and "
               "memory, and they move under load", A, "accelerator_metrics",
               metrics=(MetricSpec("exporter_peak_utilization_pct", "%", Direction.NONE),)),

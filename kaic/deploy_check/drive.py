@@ -7,9 +7,9 @@ is Complete once read (rank 0's result written to the object store, as the worke
 Programmed with an address and an HTTPRoute is Accepted (no data plane answers requests: the routing probe
 makes all its API calls, then fails for want of answers); each GPU node runs a dcgm-exporter pod whose
 devices read busy while a pod holds them. The real step code runs through it: provision (discovery, READ
-listings, fingerprint, the ACTIVE probes incl. gang, the exporter scrape and Gateway routing), train (Job with
-a worker killed after a checkpoint, and TrainJob), serve (InferenceService, Gateway lookup, HTTPRoute),
-teardown (sweep and capacity). Clocks are simulated, so it takes well under a second after imports.
+listings, fingerprint, the ACTIVE probes incl. gang, pod autoscaling, the exporter scrape and Gateway routing),
+train (Job with a worker killed after a checkpoint, and TrainJob), serve (InferenceService, Gateway lookup,
+HTTPRoute), teardown (sweep and capacity). Clocks are simulated, so it takes well under a second after imports.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ EXTRA_TYPES = (
     ApiResource("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True),
     ApiResource("scheduling.x-k8s.io", "v1alpha1", "PodGroup", "podgroups", True),
     ApiResource("kueue.x-k8s.io", "v1beta1", "LocalQueue", "localqueues", True),
+    # a metrics adapter's custom metrics API (prometheus-adapter lists one resource per metric), which the
+    # pod_autoscaling probe needs before it creates anything
+    ApiResource("custom.metrics.k8s.io", "v1beta2", "MetricValueList", "pods/DCGM_FI_DEV_GPU_UTIL", True),
 )
 
 
@@ -142,6 +145,7 @@ def provision(client: ScopedRecorder, gang_queue: str = "kaic") -> None:
     from steps.provision.active_exporter import ExporterScrape, ExporterSettings
     from steps.provision.active_gang import FLAVORS, PodGroupGang
     from steps.provision.active_gateway import GatewayRouting
+    from steps.provision.active_hpa import HpaPlan, PodAutoscaling
     from steps.provision.active_platform import Clock, KueueGang
     from steps.provision.read_probes import evaluate
     from steps.provision.view import gather
@@ -159,11 +163,14 @@ def provision(client: ScopedRecorder, gang_queue: str = "kaic") -> None:
              *[PodGroupGang(client, settings, flavor, Clock(0.5, clock, sleep)) for flavor in FLAVORS.values()]]
     exporter = ExporterSettings(("app=nvidia-dcgm-exporter",), None, load_s=10, timeout_s=30)
     routing = GatewayRouting(client, settings, GATEWAY, clock=Clock(0.5, clock, sleep), fetch=_no_data_plane)
+    # No HPA controller here: the pod_autoscaling probe creates, polls and deletes its Deployment and HPA, and
+    # fails (its pod never Ready), which is its whole cluster path.
+    hpa = PodAutoscaling(client, settings, HpaPlan(), Clock(0.5, clock, sleep))
     runs: list[Callable[[], Outcome]] = [probes.accelerator_pod, probes.no_request_no_device,
                                          lambda: probes.device_isolation(available),
                                          *[functools.partial(g.run, available) for g in gangs],
                                          ExporterScrape(client, settings, exporter, Clock(0.5, clock, sleep)).run,
-                                         routing.run]
+                                         routing.run, hpa.run]
     for probe in runs:
         outcome = probe()
         if outcome.status.value not in ("passed", "failed"):

@@ -101,6 +101,27 @@ class ExporterProbe(_Model):
     timeout_s: float = Field(300, gt=0)  # until the load pods run, and until they are gone
 
 
+class HpaMetric(_Model):
+    """The metric the pod_autoscaling probe's HPA scales on (served by the platform's metrics adapter)."""
+
+    name: str = Field("DCGM_FI_DEV_GPU_UTIL", min_length=1)  # DCGM exporter's GPU utilization (%), via an adapter
+    type: Literal["Pods", "External"] = "Pods"  # Pods: custom.metrics.k8s.io; External: external.metrics.k8s.io
+    target: float = Field(50, gt=0)  # AverageValue per pod: above what a loaded pod reports, above an idle one
+    selector: dict[str, str] = Field(default_factory=dict)  # External only: the series' labels
+
+
+class HpaProbe(_Model):
+    """pod_autoscaling: a Deployment of accelerator pods under load and an HPA on `metric` (--suite full)."""
+
+    metric: HpaMetric = HpaMetric()
+    load_s: float = Field(180, gt=0)  # each pod keeps its accelerator busy this long after it starts, then idles
+    max_replicas: int = Field(2, ge=2, le=8)
+    scale_down_window_s: int = Field(60, ge=0, le=3600)  # the HPA's scaleDown stabilizationWindowSeconds
+    scale_up_timeout_s: float = Field(600, gt=0)  # from the first pod Ready until a second one is
+    scale_down_timeout_s: float = Field(600, gt=0)  # from then until the HPA is back at one replica
+    condition_grace_s: float = Field(180, gt=0)  # an HPA condition False this long fails (metrics lag at first)
+
+
 class Probes(_Model):
     active: bool = False  # create pods to probe accelerators (cluster only)
     operator_webhook: bool = False  # robust_controller: an invalid CR rejected, a valid one reconciled (Kueue)
@@ -125,6 +146,9 @@ class Probes(_Model):
     gateway_routing: bool = False
     gateway_requests: int = Field(200, ge=20, le=100_000)  # without the header: the split's sample
     gateway_header_requests: int = Field(20, ge=1, le=100_000)  # with it: every one must reach backend B
+    # pod_autoscaling: an HPA on a custom metric scales accelerator pods up, then down (--suite full only)
+    pod_autoscaling: bool = False
+    hpa: HpaProbe = HpaProbe()
 
 
 class Training(_Model):

@@ -40,8 +40,9 @@ EVIDENCE_NEEDED: dict[str, str] = {
         "a cluster with an autoscaler for accelerator node groups (cluster-autoscaler, Karpenter, "
         "provider node pools), or a log of an accelerator node group scaling up and down",
     "pod_autoscaling":
-        "a cluster serving metrics.k8s.io and custom/external metrics APIs, or a log of an HPA "
-        "scaling accelerator pods on a custom metric",
+        "a cluster serving a custom or external metrics API (e.g. prometheus-adapter over the DCGM "
+        "exporter) and kaic's pod autoscaling probe enabled (probes.pod_autoscaling, --suite full), "
+        "or a log of an HPA scaling accelerator pods on a custom metric",
     "accelerator_metrics":
         "a cluster with an accelerator metrics exporter (e.g. DCGM exporter) Running, or "
         "documentation of the platform's accelerator metrics endpoint",

@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 
 from kaic import catalog
 from kaic.errors import ConfigError
-from kaic.profiles import ExporterProbe, Profile
+from kaic.profiles import ExporterProbe, HpaProbe, Profile
 from kaic.results import Outcome, Status
 from kaic.stepkit import StepConfig, StepContext, parse_config
 
@@ -62,6 +62,8 @@ class Config(StepConfig):
     gateway: str | None = None  # the profile's serving.gateway ("ns/name" or "name")
     gateway_requests: int = 200
     gateway_header_requests: int = 20
+    pod_autoscaling: bool = False
+    hpa: HpaProbe = HpaProbe()
     suite: Literal["quick", "full"] = "quick"
 
     @model_validator(mode="after")
@@ -114,6 +116,7 @@ def make_config(args: argparse.Namespace, profile: Profile) -> Config:
         "gateway_routing": profile.probes.gateway_routing, "gateway": profile.serving.gateway,
         "gateway_requests": profile.probes.gateway_requests,
         "gateway_header_requests": profile.probes.gateway_header_requests,
+        "pod_autoscaling": profile.probes.pod_autoscaling, "hpa": profile.probes.hpa,
         "suite": getattr(args, "suite", None) or "quick",
     }
     return parse_config(Config, values, f"profile {profile.name}")
@@ -190,8 +193,6 @@ def _finish(ctx: StepContext, fp: Any, probes: list[Outcome]) -> list[Outcome]:
 # ACTIVE checks kaic does not run yet: what the test plan needs, said in the row (never passed).
 NOT_AUTOMATED: dict[str, str] = {
     "provision.driver_match": "the accelerator pod did not run (it reads the driver with nvidia-smi)",
-    "provision.hpa_custom_metric": "not run by kaic yet: an HPA on a custom metric scaling accelerator pods up and "
-                                   "down",
     "provision.claim_isolation": "DRA isolation probe not run: it needs probes.dra_claims and a DeviceClass",
 }
 
@@ -250,6 +251,7 @@ def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Ou
     out["provision.node_autoscaling"] = _node_autoscaling(config, client, settings, device_skip)
     out["provision.exporter_scrape"] = _exporter_scrape(config, client, settings, device_skip)
     out["provision.gateway_routing"] = _gateway_routing(config, client, settings)
+    out["provision.hpa_custom_metric"] = _pod_autoscaling(config, client, settings, device_skip)
     if config.operator_webhook:
         out["provision.operator_webhook"] = _guard("provision.operator_webhook",
                                                    lambda: OperatorWebhook(client, settings).run())
@@ -308,6 +310,22 @@ def _gateway_routing(config: Config, client: Any, settings: Any) -> Outcome:
                                "(serving.gateway)")
     return _guard(CHECK, GatewayRouting(client, settings, config.gateway, config.gateway_requests,
                                         config.gateway_header_requests).run)
+
+
+def _pod_autoscaling(config: Config, client: Any, settings: Any, device_skip: str | None) -> Outcome:
+    from steps.provision.active_hpa import CHECK, HpaPlan, PodAutoscaling
+
+    if not config.pod_autoscaling:
+        return Outcome.skipped(CHECK, "pod autoscaling probe disabled (profile probes.pod_autoscaling: false)")
+    if config.suite != "full":
+        return Outcome.skipped(CHECK, "runs with --suite full only: loading an accelerator pod until its HPA adds a "
+                               "replica, then waiting for the scale-down, takes several minutes")
+    if device_skip:
+        return Outcome.skipped(CHECK, device_skip)
+    h = config.hpa
+    plan = HpaPlan(h.metric.name, h.metric.type, h.metric.target, dict(h.metric.selector), h.load_s, h.max_replicas,
+                   h.scale_down_window_s, h.scale_up_timeout_s, h.scale_down_timeout_s, h.condition_grace_s)
+    return _guard(CHECK, PodAutoscaling(client, settings, plan).run)
 
 
 def _available(view: Any, config: Config) -> int:

@@ -42,7 +42,8 @@ def test_every_step_ran_its_cluster_path() -> None:
     assert set(calls) == {"provision", "train", "serve", "teardown"}
     have = {step: {(c.verb, c.resource) for c in cs} for step, cs in calls.items()}
     assert {("list", "nodes"), ("list", "resourceslices"), ("create", "pods"), ("get", "pods/log"),
-            ("get", "pods/proxy"), ("deletecollection", "pods")} <= have["provision"]
+            ("get", "pods/proxy"), ("deletecollection", "pods"), ("create", "deployments"),
+            ("create", "horizontalpodautoscalers"), ("deletecollection", "replicasets")} <= have["provision"]
     assert {("patch", "jobs"), ("create", "trainjobs"), ("delete", "pods"), ("deletecollection", "jobs")} \
         <= have["train"]
     assert {("patch", "inferenceservices"), ("get", "gateways"), ("patch", "httproutes")} <= have["serve"]
@@ -84,9 +85,9 @@ def test_a_cross_namespace_call_needs_the_cluster_role() -> None:
 
 
 def test_a_rule_no_call_needs_is_reported() -> None:
-    role = [*ROLE, {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create", "watch"]}]
+    role = [*ROLE, {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["create", "watch"]}]
     cov = coverage(_all(), role, CLUSTER, NAMESPACE)
-    assert cov.unused_role == ["create deployments.apps", "watch deployments.apps"]
+    assert cov.unused_role == ["create statefulsets.apps", "watch statefulsets.apps"]
     cluster = [*CLUSTER, {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]
     assert coverage(_all(), ROLE, cluster, NAMESPACE).unused_cluster == ["list secrets"]
 
