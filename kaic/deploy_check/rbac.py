@@ -21,13 +21,19 @@ from kaic.cluster import ApiResource, Obj, RecordingCluster, plural_for, split_g
 DISCOVERY_URLS = {"/version": ("/version",), "/apis": ("/api", "/api/*", "/apis", "/apis/*")}
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class ScopedCall:
     verb: str
     group: str
     resource: str  # plural, or a subresource ("pods/log", "pods/proxy"); a non-resource URL starts with "/"
     namespace: str | None  # None: cluster-scoped or all namespaces
     name: str | None = None
+
+    def __lt__(self, other: ScopedCall) -> bool:  # sortable although namespace and name may be None
+        return self._key() < other._key()
+
+    def _key(self) -> tuple[str, str, str, str, str]:
+        return self.verb, self.group, self.resource, self.namespace or "", self.name or ""
 
     def __str__(self) -> str:
         if self.resource.startswith("/"):
