@@ -9,12 +9,6 @@ probe reports in the controller's words.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from kaic.cluster import ClusterClient, connect, record_calls, run_selector
@@ -78,26 +72,3 @@ def test_past_the_gate_the_real_hpa_controller_says_it_cannot_get_the_metric(clu
     assert "unable to get metric DCGM_FI_DEV_GPU_UTIL" in out.message
     assert "(for 2" in out.message  # held for the 20 s grace, not one transient look
     assert out.metric is None
-
-
-def test_the_provision_step_reports_the_row_with_the_full_suite(kubeconfig: str, tmp_path: Path) -> None:
-    """`kaic step provision --suite full` with probes.pod_autoscaling on: the row the report gets."""
-    profile = tmp_path / "devcluster.yaml"
-    profile.write_text(json.dumps({
-        "name": "devcluster", "platform": "devcluster", "image": "busybox:1.36",
-        "kubernetes": {"kubeconfig": kubeconfig, "namespace": NAMESPACE},
-        "accelerator": {"resource_name": "nvidia.com/gpu", "per_worker": 1, "node_selector": GPU_POOL,
-                        "tolerations": list(NOT_READY)},
-        "probes": {"active": True, "timeout_s": 60, "pod_autoscaling": True},
-    }))
-    run_id = "kaic-e2e-hpa-step-0001"
-    run = subprocess.run(
-        [sys.executable, "-m", "kaic.cli", "step", "provision", "--profile", str(profile), "--run-id", run_id,
-         "--suite", "full"], env={**os.environ, "KAIC_HOME": str(tmp_path / "home")},
-        capture_output=True, text=True, timeout=600)
-    assert run.returncode in (0, 1), run.stderr[-3000:]
-    rows = [ln for ln in run.stdout.splitlines() if f" {CHECK} " in ln or f" {CHECK}[" in ln]
-    assert len(rows) == 1, run.stdout[-3000:]
-    assert rows[0].split()[0] == "FAIL"
-    assert "custom.metrics.k8s.io is not served (no APIService registers it)" in rows[0]
-    assert _left(connect(kubeconfig, None, False), run_id) == []
