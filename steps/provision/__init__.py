@@ -273,16 +273,27 @@ def _gang(client: Any, settings: Any, choice: str, available: int) -> Outcome:
     return _guard(check, probe)
 
 
+def _not_run(check: str, label: str, switch: str, on: bool, config: Config, device_skip: str | None = None,
+             full_only: str | None = None) -> Outcome | None:
+    """The skipped row of a probe that does not run here (switched off, long without --suite full, no device to
+    use), or None when it runs."""
+    if not on:
+        return Outcome.skipped(check, f"{label} probe disabled (profile probes.{switch}: false)")
+    if full_only and config.suite != "full":
+        return Outcome.skipped(check, f"runs with --suite full only: {full_only}")
+    if device_skip:
+        return Outcome.skipped(check, device_skip)
+    return None
+
+
 def _node_autoscaling(config: Config, client: Any, settings: Any, device_skip: str | None) -> Outcome:
     from steps.provision.active_autoscaling import CHECK, NodeAutoscaling
 
-    if not config.node_autoscaling:
-        return Outcome.skipped(CHECK, "node autoscaling probe disabled (profile probes.node_autoscaling: false)")
-    if config.suite != "full":
-        return Outcome.skipped(CHECK, "runs with --suite full only: N+1 whole-node accelerator pods, then waiting "
-                               "for the pool to grow and to shrink back, takes tens of minutes")
-    if device_skip:
-        return Outcome.skipped(CHECK, device_skip)
+    skipped = _not_run(CHECK, "node autoscaling", "node_autoscaling", config.node_autoscaling, config, device_skip,
+                       "N+1 whole-node accelerator pods, then waiting for the pool to grow and to shrink back, takes "
+                       "tens of minutes")
+    if skipped:
+        return skipped
     return _guard(CHECK, NodeAutoscaling(client, settings, config.autoscaling_pool, config.scale_up_timeout_s,
                                          config.scale_down_timeout_s).run)
 
@@ -290,10 +301,9 @@ def _node_autoscaling(config: Config, client: Any, settings: Any, device_skip: s
 def _exporter_scrape(config: Config, client: Any, settings: Any, device_skip: str | None) -> Outcome:
     from steps.provision.active_exporter import CHECK, ExporterScrape, ExporterSettings, MetricNames
 
-    if not config.exporter_scrape:
-        return Outcome.skipped(CHECK, "exporter probe disabled (profile probes.exporter_scrape: false)")
-    if device_skip:
-        return Outcome.skipped(CHECK, device_skip)
+    skipped = _not_run(CHECK, "exporter", "exporter_scrape", config.exporter_scrape, config, device_skip)
+    if skipped:
+        return skipped
     e = config.exporter
     names = MetricNames(e.utilization_metric, e.memory_metric, e.temperature_metric, e.power_metric)
     return _guard(CHECK, ExporterScrape(client, settings, ExporterSettings(
@@ -303,8 +313,9 @@ def _exporter_scrape(config: Config, client: Any, settings: Any, device_skip: st
 def _gateway_routing(config: Config, client: Any, settings: Any) -> Outcome:
     from steps.provision.active_gateway import CHECK, GatewayRouting
 
-    if not config.gateway_routing:
-        return Outcome.skipped(CHECK, "Gateway routing probe disabled (profile probes.gateway_routing: false)")
+    skipped = _not_run(CHECK, "Gateway routing", "gateway_routing", config.gateway_routing, config)
+    if skipped:
+        return skipped
     if not config.gateway:
         return Outcome.skipped(CHECK, "the profile names no Gateway to attach the probe's HTTPRoute to "
                                "(serving.gateway)")
@@ -315,13 +326,11 @@ def _gateway_routing(config: Config, client: Any, settings: Any) -> Outcome:
 def _pod_autoscaling(config: Config, client: Any, settings: Any, device_skip: str | None) -> Outcome:
     from steps.provision.active_hpa import CHECK, HpaPlan, PodAutoscaling
 
-    if not config.pod_autoscaling:
-        return Outcome.skipped(CHECK, "pod autoscaling probe disabled (profile probes.pod_autoscaling: false)")
-    if config.suite != "full":
-        return Outcome.skipped(CHECK, "runs with --suite full only: loading an accelerator pod until its HPA adds a "
-                               "replica, then waiting for the scale-down, takes several minutes")
-    if device_skip:
-        return Outcome.skipped(CHECK, device_skip)
+    skipped = _not_run(CHECK, "pod autoscaling", "pod_autoscaling", config.pod_autoscaling, config, device_skip,
+                       "loading an accelerator pod until its HPA adds a replica, then waiting for the scale-down, "
+                       "takes several minutes")
+    if skipped:
+        return skipped
     h = config.hpa
     plan = HpaPlan(h.metric.name, h.metric.type, h.metric.target, dict(h.metric.selector), h.load_s, h.max_replicas,
                    h.scale_down_window_s, h.scale_up_timeout_s, h.scale_down_timeout_s, h.condition_grace_s)

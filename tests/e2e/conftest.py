@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from kaic import env
+from kaic.cluster import ClusterClient, connect
 from kaic.devcluster.layout import ClusterPaths
 from kaic.devcluster.up import running
 from tests.prometheus_fixtures import digits_model, prometheus_binary  # noqa: F401 (fixtures for the tier)
@@ -44,6 +45,12 @@ def kubeconfig() -> str:
     if path is None:
         pytest.skip(why)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def cluster(kubeconfig: str) -> ClusterClient:
+    """An admin client of the e2e cluster."""
+    return connect(kubeconfig, None, False)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kaic.cluster import ClusterClient, connect, run_selector, wait_until
+from kaic.cluster import ClusterClient, run_selector, wait_until
 from kaic.devcluster.topology import Topology, node_object
 from kaic.results import Status
 from steps.provision.active import ActiveProbes, PodSettings, probe_pod
@@ -39,11 +39,6 @@ def _settings(run: str, **kw: object) -> PodSettings:
     values: dict[str, object] = {"node_selector": GPU_POOL, "tolerations": NOT_READY, "timeout_s": 90.0,
                                  "gang_observe_s": 20.0, "gang_queue": QUEUE, **kw}
     return PodSettings(NAMESPACE, "busybox:1.36", run, "nvidia.com/gpu", **values)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def cluster(kubeconfig: str) -> ClusterClient:
-    return connect(kubeconfig, None, False)
 
 
 def _left(cluster: ClusterClient, run: str) -> list[str]:

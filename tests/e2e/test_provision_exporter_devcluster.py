@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from kaic.cluster import ClusterClient, connect, labelled, run_selector, wait_until
+from kaic.cluster import ClusterClient, labelled, run_selector, wait_until
 from kaic.profiles import ExporterProbe
 from kaic.results import Status
 from steps.provision.active import PodSettings
@@ -21,11 +21,6 @@ pytestmark = pytest.mark.e2e
 NAMESPACE = "kaic-queue"  # the namespace the dev cluster's probes use (docs/dev-cluster.md)
 GPU = "nvidia.com/gpu"
 NOT_READY = ({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoSchedule"},)
-
-
-@pytest.fixture(scope="module")
-def cluster(kubeconfig: str) -> ClusterClient:
-    return connect(kubeconfig, None, False)
 
 
 def _settings(run: str, **kw: object) -> PodSettings:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from kaic.cluster import ClusterClient, connect, record_calls, run_selector
+from kaic.cluster import ClusterClient, record_calls, run_selector
 from kaic.results import Status
 from steps.provision.active import PodSettings
 from steps.provision.active_hpa import CHECK, HpaPlan, PodAutoscaling
@@ -26,11 +26,6 @@ NOT_READY = ({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effe
 
 def _settings(run: str) -> PodSettings:
     return PodSettings(NAMESPACE, "busybox:1.36", run, "nvidia.com/gpu", GPU_POOL, NOT_READY, timeout_s=60.0)
-
-
-@pytest.fixture(scope="module")
-def cluster(kubeconfig: str) -> ClusterClient:
-    return connect(kubeconfig, None, False)
 
 
 def _left(cluster: ClusterClient, run: str) -> list[str]:
