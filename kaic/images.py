@@ -5,9 +5,15 @@ The Helm chart's values.yaml defaults must agree with this table (a test checks 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from kaic import __version__
+
+# What kaic accepts as a container image reference (registry/repository[:tag][@digest]), wherever it comes from.
+IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@\-]*$", re.IGNORECASE)
+CPU_IMAGE = f"ghcr.io/kaic-dev/kaic:{__version__}"
+CUDA_IMAGE = f"ghcr.io/kaic-dev/kaic-cuda:{__version__}"
 
 
 @dataclass(frozen=True)
@@ -18,8 +24,8 @@ class Image:
 
 
 IMAGES: tuple[Image, ...] = (
-    Image(f"ghcr.io/kaic-dev/kaic:{__version__}", "step image (CPU)", "workflow steps (images/cpu.Dockerfile)"),
-    Image(f"ghcr.io/kaic-dev/kaic-cuda:{__version__}", "step image (CUDA, NCCL)",
+    Image(CPU_IMAGE, "step image (CPU)", "workflow steps (images/cpu.Dockerfile)"),
+    Image(CUDA_IMAGE, "step image (CUDA, NCCL)",
           "workflow steps on GPU clusters (images/cuda.Dockerfile)"),
     Image("ghcr.io/mlflow/mlflow:v3.17.2", "MLflow tracking server", "charts/kaic mlflow.image"),
     Image("quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z", "in-cluster object storage (optional)",

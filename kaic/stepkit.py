@@ -99,6 +99,17 @@ class StepModule(Protocol):
     def run(self, config: Any, ctx: StepContext) -> list[Outcome]: ...
 
 
+def with_image(profile: Profile, image: str | None) -> Profile:
+    """The profile with `--image` in place of its image (ConfigError, naming the flag, on a bad reference)."""
+    from kaic.images import IMAGE_REF
+
+    if not image:
+        return profile
+    if not IMAGE_REF.match(image):
+        raise ConfigError(f"--image {image!r}: not a container image reference")
+    return profile.model_copy(update={"image": image})
+
+
 def new_run_id() -> str:
     return f"kaic-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
@@ -113,6 +124,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--object-store", help="object store URI (default: profile, then file://$KAIC_HOME/objects)")
     g.add_argument("--results", help="results dataset URI (default: profile, then file://$KAIC_HOME/results)")
     g.add_argument("--mlflow-uri", help="MLflow tracking URI (default: profile, then sqlite:///$KAIC_HOME/mlflow.db)")
+    g.add_argument("--image", help="image of the pods the step creates: train workers, probe and serving pods "
+                   "(default: the profile's; the workflow passes its own `image` parameter)")
 
 
 @dataclass(frozen=True)
@@ -223,7 +236,7 @@ def execute_step(module: StepModule, args: argparse.Namespace) -> tuple[list[Res
     from kaic.stores.results_dataset import ParquetResults, parquet_bytes, rows_to_table
     from kaic.tracking import MlflowTracker
 
-    profile = load_profile(args.profile)
+    profile = with_image(load_profile(args.profile), getattr(args, "image", None))
     config = module.make_config(args, profile)  # bad input fails here, before any work
     wiring = Wiring.resolve(args, profile)
     ensure_kaic_home()

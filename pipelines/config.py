@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kaic.errors import ConfigError
+from kaic.images import IMAGE_REF as _IMAGE
 from kaic.profiles import Profile
 
 TEMPLATE_NAME = "kaic-conformance"
@@ -23,7 +24,6 @@ DEFAULT_SCHEDULE = "0 2 * * *"
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*?/,\-]+$")
 _DESCRIPTOR = re.compile(r"^@(yearly|annually|monthly|weekly|daily|midnight|hourly|every [0-9a-z.]+)$")
 # Kubernetes image references: no whitespace, no quotes; a registry/name[:tag][@digest].
-_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@\-]*$", re.IGNORECASE)
 
 
 _CRON_RANGES = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),

@@ -102,6 +102,7 @@ def step_args(step: str) -> list[str]:
         "--object-store", _param("object-store"),
         "--results", _param("results"),
         "--mlflow-uri", _param("mlflow-uri"),
+        "--image", _param("image"),  # the pods a step creates (train workers, probes, serving) run it too
     ]
     return common + list(STEPS[step].flags)
 

@@ -271,6 +271,7 @@ CASES: list[Case] = [
     Case("step-mlflow-ftp", ["step", "data", "--mlflow-uri", "ftp://x"], "ftp://x"),
     Case("step-kaic-home-file", ["step", "data"], "KAIC_HOME", {HOME: "a file"}),
     Case("step-suite-bad", ["step", "data", "--suite", "huge"], "huge"),
+    Case("step-image-bad", ["step", "provision", "--image", "not an image!"], "--image 'not an image!'"),
     # --- requirements, snapshot, ui ---------------------------------------------------------------------
     Case("requirements-version", ["requirements", "--k8s-version", "1.99"], "1.99"),
     Case("requirements-format", ["requirements", "--format", "xml"], "xml"),

@@ -136,3 +136,18 @@ def test_an_unknown_command_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["frobnicate"])
     assert exc.value.code == 2
     assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
+
+
+def test_the_step_image_flag_replaces_the_profiles_image_for_the_pods_a_step_creates() -> None:
+    from kaic.errors import ConfigError
+    from kaic.images import CPU_IMAGE, CUDA_IMAGE
+    from kaic.profiles import load_profile
+    from kaic.stepkit import with_image
+
+    assert load_profile("eks").image == CUDA_IMAGE  # the GPU profiles' pods need the CUDA build of torch
+    assert load_profile("local").image == CPU_IMAGE
+    assert with_image(load_profile("local"), None).image == CPU_IMAGE
+    assert with_image(load_profile("local"), "registry.example.com/kaic-cuda:1").image == \
+        "registry.example.com/kaic-cuda:1"
+    with pytest.raises(ConfigError, match="--image 'a b'"):
+        with_image(load_profile("local"), "a b")
