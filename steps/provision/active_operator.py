@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kaic.cluster import (
+    RUN_ID_LABEL,
     ApiResource,
     ClusterClient,
     ClusterError,
@@ -71,7 +72,8 @@ def _pod_spec(s: PodSettings, container: str, command: str, long_running: bool) 
 
 
 def _template(s: PodSettings, container: str, command: str, long_running: bool = False) -> Obj:
-    return {"metadata": {"labels": {PROBE_LABEL: LABEL}},
+    """A pod template whose pods carry the run id (teardown finds them if the operator leaves any)."""
+    return {"metadata": {"labels": {PROBE_LABEL: LABEL, RUN_ID_LABEL: s.run_id}},
             "spec": _pod_spec(s, container, command, long_running)}
 
 
@@ -174,7 +176,8 @@ def _isvc(min_replicas: int) -> Build:
         pod = _pod_spec(s, "kserve-container", HTTP_SERVER, long_running=True)
         container = pod.pop("containers")[0]
         container["ports"] = [{"containerPort": PORT, "name": "http1", "protocol": "TCP"}]
-        predictor = {**pod, "minReplicas": min_replicas, "maxReplicas": 1, "containers": [container]}
+        predictor = {**pod, "minReplicas": min_replicas, "maxReplicas": 1, "containers": [container],
+                     "labels": {PROBE_LABEL: LABEL, RUN_ID_LABEL: s.run_id}}  # propagated to its pods
         return _obj("serving.kserve.io", version, "InferenceService", name, s, spec={"predictor": predictor})
     return build
 

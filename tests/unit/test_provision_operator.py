@@ -88,7 +88,7 @@ def _pod_specs(obj: Any) -> list[dict[str, Any]]:
         spec = obj.get("spec")
         if obj.get("kind") == "InferenceService":
             found.append({k: v for k, v in obj["spec"]["predictor"].items() if k not in ("minReplicas",
-                                                                                          "maxReplicas")})
+                                                                                          "maxReplicas", "labels")})
         elif isinstance(spec, dict) and "containers" in spec and "metadata" in obj:
             found.append(spec)
         for v in obj.values():
@@ -97,6 +97,11 @@ def _pod_specs(obj: Any) -> list[dict[str, Any]]:
         for v in obj:
             found += _pod_specs(v)
     return found
+
+
+def _walk(obj: Any) -> list[Any]:
+    children = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, list) else []
+    return [obj, *(d for c in children for d in _walk(c))]
 
 
 # -- the objects ---------------------------------------------------------------------------------------------
@@ -159,6 +164,8 @@ def test_objects_are_labelled_placed_and_their_pods_small_and_restricted(name: s
         else:
             assert "namespace" not in meta, what
         assert len(meta["name"]) <= 63
+        templates = [v for v in _walk(obj) if isinstance(v, dict) and "containers" in (v.get("spec") or {})]
+        assert all(t["metadata"]["labels"][RUN_ID_LABEL] == S.run_id for t in templates), what
         for spec in _pod_specs(obj):
             FakeCluster([]).create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "kaic"},
                                     "spec": spec})  # a valid PodSpec (Kubernetes' schema, strict)
