@@ -37,6 +37,8 @@ PORT = 8080
 HTTP_SERVER = (f"python3 -m http.server {PORT} || python -m http.server {PORT} || httpd -f -p {PORT} || "
                f"busybox httpd -f -p {PORT}")
 
+ADMIT_S = 30.0  # how long a webhook's refusal of the valid object is retried
+
 Build = Callable[[str, str, PodSettings], Obj]  # (name, version, settings) -> object
 
 
@@ -364,7 +366,7 @@ class OperatorWebhook:
                 refused = exc
             if webhook_denied(refused):  # else the operator has already failed: no wait for its controller
                 tried_valid = True
-                self.client.create(case.valid(good, version, self.s))
+                self._admit(case.valid(good, version, self.s))
                 with contextlib.suppress(DeadlineExceededError):
                     wait_until(ready, self.s.timeout_s, f"{case.plural} {good} to report {case.ready_condition}",
                                self.clock.poll_s, self.clock.now, self.clock.sleep)
@@ -380,6 +382,27 @@ class OperatorWebhook:
                        + (f"{reconciled.get('status')} ({reconciled.get('reason', '')})" if reconciled else "never")
                        if tried_valid else "; valid object not tried"))
         return Tried(case, status, message, evidence)
+
+    def _admit(self, obj: Obj) -> None:
+        """Create the valid object; a webhook's refusal is retried for ADMIT_S (a webhook reads from its informer
+        cache, which may not hold the prerequisite just created), then raised."""
+        last: list[ClusterError] = []
+
+        def created() -> bool:
+            try:
+                self.client.create(obj)
+            except ClusterError as exc:
+                if not webhook_denied(exc):
+                    raise
+                last[:] = [exc]
+                return False
+            return True
+
+        try:
+            wait_until(created, ADMIT_S, "the valid object to be admitted", self.clock.poll_s, self.clock.now,
+                       self.clock.sleep)
+        except DeadlineExceededError:
+            raise ClusterError(f"the valid object was refused too: {last[0]}", last[0].status) from None
 
     def _cleanup(self, gv: str, plural: str, names: tuple[str, ...], ns: str | None, extra: list[Obj],
                  resources: list[ApiResource]) -> None:

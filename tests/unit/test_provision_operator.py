@@ -266,8 +266,9 @@ class OperatorCluster(FakeCluster):
     `forbidden` kinds are refused by RBAC. Every create and delete is kept."""
 
     def __init__(self, installed: tuple[str, ...], no_webhook: tuple[str, ...] = (), stuck: tuple[str, ...] = (),
-                 forbidden: tuple[str, ...] = ()) -> None:
+                 forbidden: tuple[str, ...] = (), refuse_valid: dict[str, int] | None = None) -> None:
         self.installed, self.no_webhook, self.stuck, self.forbidden = installed, no_webhook, stuck, forbidden
+        self.refuse_valid = dict(refuse_valid or {})  # kind -> how many creates of its valid object are refused
         super().__init__([], validate=False)
         self.deleted: list[tuple[str, str, str | None]] = []
 
@@ -281,6 +282,10 @@ class OperatorCluster(FakeCluster):
                                "create resource", 403)
         if not any(KINDS[n] == kind for n in self.no_webhook):
             admit(obj, self, ALL_WEBHOOKS)
+        if self.refuse_valid.get(kind, 0) > 0:  # a webhook whose cache lags, or that wants what kaic cannot give
+            self.refuse_valid[kind] -= 1
+            raise ClusterError(f'admission webhook "{ALL_WEBHOOKS[kind][0]}" denied the request: validation failed: '
+                               "missing field(s): resource.instanceType", 403)
         return super().create(obj)
 
     def get(self, group_version: str, plural: str, name: str, namespace: str | None = None) -> Obj | None:
@@ -377,6 +382,17 @@ def test_a_refused_valid_object_is_an_error_for_that_operator_only() -> None:
     assert out.status is Status.PASSED
     assert "Kubeflow Trainer: error; JobSet: passed" in out.message
     assert "trainingruntimes is forbidden" in (out.evidence or "")
+    assert cluster.left() == []
+
+
+def test_a_valid_object_refused_at_first_is_retried_then_an_error() -> None:
+    lagging = OperatorCluster(("trainer",), refuse_valid={"TrainJob": 2})  # the runtime not yet in its cache
+    assert _run(lagging).status is Status.PASSED
+    cluster = OperatorCluster(("kaito", "jobset"), refuse_valid={"Workspace": 10**6})  # node auto-provisioning on
+    out = _run(cluster, ("kaito", "jobset"))
+    assert out.status is Status.PASSED
+    assert "KAITO: error; JobSet: passed" in out.message
+    assert "the valid object was refused too: admission webhook" in (out.evidence or "")
     assert cluster.left() == []
 
 
