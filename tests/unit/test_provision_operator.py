@@ -6,6 +6,7 @@ The real webhooks run only on a cluster (tests/e2e/test_provision_active_devclus
 
 from __future__ import annotations
 
+import argparse
 import copy
 import typing
 from pathlib import Path
@@ -19,8 +20,9 @@ from kaic.deploy_check.drive import WEBHOOKS, admit
 from kaic.deploy_check.pss import restricted
 from kaic.deploy_check.validate import crd
 from kaic.errors import ConfigError
-from kaic.profiles import OperatorName, parse_profile
+from kaic.profiles import OperatorName, load_profile, parse_profile
 from kaic.results import Status
+from steps.provision import make_config
 from steps.provision.active import PROBE_LABEL, PodSettings
 from steps.provision.active_operator import (
     OPERATOR_NAMES,
@@ -413,11 +415,14 @@ def test_an_unknown_operator_name_is_refused() -> None:
 BASE = {"name": "p", "platform": "onprem", "probes": {"operator_webhook": True}}
 
 
-def test_the_profile_names_operators_in_order() -> None:
-    data = copy.deepcopy(BASE)
+def test_the_profile_names_operators_in_order_and_the_step_gets_them() -> None:
+    args = argparse.Namespace(cluster_snapshot=None, kubeconfig=None, context=None, no_active=False)
+    data = load_profile("eks").model_dump()
     assert parse_profile(data, "t").probes.operators is None  # default: all
+    assert make_config(args, parse_profile(data, "t")).operators is None
     data["probes"]["operators"] = ["kuberay", "trainer"]
     assert parse_profile(data, "t").probes.operators == ("kuberay", "trainer")
+    assert make_config(args, parse_profile(data, "t")).operators == ("kuberay", "trainer")
 
 
 @pytest.mark.parametrize(("value", "why"), [
