@@ -6,8 +6,10 @@ Trainer, Gateway API and Kueue types are served; an applied Job gets its worker 
 is Complete once read (rank 0's result written to the object store, as the workers would); a Gateway is
 Programmed with an address and an HTTPRoute is Accepted (no data plane answers requests: the routing probe
 makes all its API calls, then fails for want of answers); each GPU node runs a dcgm-exporter pod whose
-devices read busy while a pod holds them. The real step code runs through it: provision (discovery, READ
-listings, fingerprint, the ACTIVE probes incl. gang, pod autoscaling, the exporter scrape and Gateway routing),
+devices read busy while a pod holds them; the AI operators' validating webhooks refuse what theirs would
+(`WEBHOOKS`, each rule restated from the operator's Go code) and JobSet, LWS, RayCluster and Workspace objects
+read reconciled. The real step code runs through it: provision (discovery, READ listings, fingerprint, the
+ACTIVE probes incl. gang, pod autoscaling, the exporter scrape, Gateway routing and each namespaced operator),
 train (Job with a worker killed after a checkpoint, and TrainJob), serve (InferenceService, Gateway lookup,
 HTTPRoute), teardown (sweep and capacity). Clocks are simulated, so it takes well under a second after imports.
 """
@@ -23,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kaic.cluster import ApiResource, Obj
+from kaic.cluster import ApiResource, ClusterError, Obj
 from kaic.cluster.fake import FakeCluster
 from kaic.deploy_check.rbac import ScopedCall, ScopedRecorder
 from kaic.results import Outcome
@@ -42,10 +44,94 @@ EXTRA_TYPES = (
     ApiResource("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True),
     ApiResource("scheduling.x-k8s.io", "v1alpha1", "PodGroup", "podgroups", True),
     ApiResource("kueue.x-k8s.io", "v1beta1", "LocalQueue", "localqueues", True),
+    # the AI operators the operator_webhook probe knows, namespaced ones (Kueue's ClusterQueues are cluster-scoped,
+    # which the chart's Role does not grant: not served here)
+    ApiResource("trainer.kubeflow.org", "v1alpha1", "TrainingRuntime", "trainingruntimes", True),
+    ApiResource("ray.io", "v1", "RayCluster", "rayclusters", True),
+    ApiResource("jobset.x-k8s.io", "v1alpha2", "JobSet", "jobsets", True),
+    ApiResource("leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet", "leaderworkersets", True),
+    ApiResource("kaito.sh", "v1beta1", "Workspace", "workspaces", True),
     # a metrics adapter's custom metrics API (prometheus-adapter lists one resource per metric), which the
     # pod_autoscaling probe needs before it creates anything
     ApiResource("custom.metrics.k8s.io", "v1beta2", "MetricValueList", "pods/DCGM_FI_DEV_GPU_UTIL", True),
 )
+
+
+def _jobset_denial(obj: Obj) -> str | None:
+    spec = obj.get("spec") or {}
+    names = {r.get("name") for r in spec.get("replicatedJobs") or []}
+    for target in (spec.get("successPolicy") or {}).get("targetReplicatedJobs") or []:
+        if target not in names:
+            return f"invalid replicatedJob name '{target}' does not appear in .spec.ReplicatedJobs"
+    return None
+
+
+def _lws_denial(obj: Obj) -> str | None:
+    size = ((obj.get("spec") or {}).get("leaderWorkerTemplate") or {}).get("size", 1)
+    return None if size >= 1 else f"spec.leaderWorkerTemplate.size: Invalid value: {size}: size must be equal or " \
+        "greater than 1"
+
+
+def _raycluster_denial(obj: Obj) -> str | None:
+    groups = [g.get("groupName") for g in (obj.get("spec") or {}).get("workerGroupSpecs") or []]
+    for i, g in enumerate(groups):
+        if g in groups[:i]:
+            return (f"RayCluster.ray.io \"{obj['metadata']['name']}\" is invalid: spec.workerGroupSpecs[{i}]: Invalid "
+                    "value: ...: worker group names must be unique")
+    return None
+
+
+def _isvc_denial(obj: Obj) -> str | None:
+    low = ((obj.get("spec") or {}).get("predictor") or {}).get("minReplicas", 1)
+    return "'MinReplicas' cannot be less than 0" if low < 0 else None
+
+
+def _workspace_denial(obj: Obj) -> str | None:
+    if "inference" not in obj and "tuning" not in obj:
+        return "validation failed: Either Inference or Tuning must be specified, not neither: spec"
+    return None
+
+
+def _trainjob_denial(obj: Obj, cluster: FakeCluster) -> str | None:
+    ref = (obj.get("spec") or {}).get("runtimeRef") or {}
+    ns = obj["metadata"].get("namespace")
+    if ref.get("kind") == "TrainingRuntime" and not cluster.get("trainer.kubeflow.org/v1alpha1", "trainingruntimes",
+                                                                 ref.get("name", ""), ns):
+        return (f"spec.runtimeRef: Invalid value: ...: trainingruntimes.trainer.kubeflow.org \"{ref.get('name')}\" not "
+                "found: specified trainingRuntime must be created before the TrainJob is created")
+    return None
+
+
+# The operators' validating webhooks (name, the rule restated from the operator's Go code -> its message), as
+# the API server reports a refusal: `admission webhook "NAME" denied the request: MESSAGE`.
+WEBHOOKS: dict[str, tuple[str, Callable[[Obj, FakeCluster], str | None]]] = {
+    "JobSet": ("vjobset.kb.io", lambda o, c: _jobset_denial(o)),
+    "LeaderWorkerSet": ("vleaderworkerset.kb.io", lambda o, c: _lws_denial(o)),
+    "RayCluster": ("vraycluster.kb.io", lambda o, c: _raycluster_denial(o)),
+    "InferenceService": ("inferenceservice.kserve-webhook-server.validator", lambda o, c: _isvc_denial(o)),
+    "Workspace": ("validation.workspace.kaito.sh", lambda o, c: _workspace_denial(o)),
+    "TrainJob": ("validator.trainjob.trainer.kubeflow.org", _trainjob_denial),
+}
+# The condition each operator's controller sets once it has reconciled an object (its pods ran).
+RECONCILED = {"JobSet": "Completed", "LeaderWorkerSet": "Available", "RayCluster": "RayClusterProvisioned",
+              "InferenceService": "Ready", "Workspace": "WorkspaceSucceeded", "TrainJob": "Complete"}
+
+
+def admit(obj: Obj, cluster: FakeCluster, webhooks: dict[str, tuple[str, Callable[[Obj, FakeCluster], str | None]]]
+          = WEBHOOKS) -> None:
+    """Raise the API server's 403 for a validating webhook's refusal of `obj`, if one refuses it."""
+    hook = webhooks.get(str(obj.get("kind")))
+    why = hook[1](obj, cluster) if hook else None
+    if hook and why:
+        raise ClusterError(f'admission webhook "{hook[0]}" denied the request: {why}', 403)
+
+
+def reconcile(obj: Obj) -> Obj:
+    """`obj` as its operator's controller leaves it once reconciled (its ready condition True)."""
+    kind = str(obj.get("kind"))
+    if kind in RECONCILED:
+        obj["status"] = {"conditions": [{"type": RECONCILED[kind], "status": "True", "reason": "Reconciled"}]}
+    return obj
 
 
 class RunCluster(FakeCluster):
@@ -87,7 +173,12 @@ class RunCluster(FakeCluster):
     def api_resources(self) -> list[ApiResource]:
         return super().api_resources() + list(EXTRA_TYPES)
 
+    def create(self, obj: Obj) -> Obj:
+        admit(obj, self)
+        return super().create(obj)
+
     def apply(self, obj: Obj) -> Obj:
+        admit(obj, self)
         out = super().apply(obj)
         if obj.get("kind") == "Job":  # the Job controller: one pod per completion index
             spec = obj["spec"]
@@ -116,6 +207,8 @@ class RunCluster(FakeCluster):
         obj = super().get(group_version, plural, name, namespace)
         if obj is None:
             return None
+        if plural in ("jobsets", "leaderworkersets", "rayclusters", "workspaces"):
+            reconcile(obj)
         if plural in ("jobs", "trainjobs"):
             if self.result_store is not None and name in self.result_keys:
                 self.result_store.put_bytes(self.result_keys[name], json.dumps({"param_sha256": "x"}).encode())
@@ -146,6 +239,7 @@ def provision(client: ScopedRecorder, gang_queue: str = "kaic") -> None:
     from steps.provision.active_gang import FLAVORS, PodGroupGang
     from steps.provision.active_gateway import GatewayRouting
     from steps.provision.active_hpa import HpaPlan, PodAutoscaling
+    from steps.provision.active_operator import OPERATORS, OperatorWebhook
     from steps.provision.active_platform import Clock, KueueGang
     from steps.provision.read_probes import evaluate
     from steps.provision.view import gather
@@ -171,6 +265,9 @@ def provision(client: ScopedRecorder, gang_queue: str = "kaic") -> None:
                                          *[functools.partial(g.run, available) for g in gangs],
                                          ExporterScrape(client, settings, exporter, Clock(0.5, clock, sleep)).run,
                                          routing.run, hpa.run]
+    # each namespaced operator on its own (the probe stops at the first that passes; here every one would)
+    runs += [OperatorWebhook(client, settings, (c.name,), Clock(0.5, clock, sleep)).run for c in OPERATORS
+             if c.namespaced]
     for probe in runs:
         outcome = probe()
         if outcome.status.value not in ("passed", "failed"):

@@ -122,9 +122,15 @@ class HpaProbe(_Model):
     condition_grace_s: float = Field(180, gt=0)  # an HPA condition False this long fails (metrics lag at first)
 
 
+OperatorName = Literal["trainer", "kuberay", "jobset", "lws", "kserve", "kueue", "kaito"]
+
+
 class Probes(_Model):
     active: bool = False  # create pods to probe accelerators (cluster only)
-    operator_webhook: bool = False  # robust_controller: an invalid CR rejected, a valid one reconciled (Kueue)
+    operator_webhook: bool = False  # robust_controller: an invalid CR rejected, a valid one reconciled
+    # which operators the operator_webhook probe tries, in order, until one passes (None: every one kaic knows,
+    # in its order: steps/provision/active_operator.py)
+    operators: tuple[OperatorName, ...] | None = Field(None, min_length=1)
     dra_claims: bool = False  # dra_support/secure_accelerator_access through a DRA ResourceClaim
     dra_device_class: str | None = None  # the DeviceClass the DRA probes claim from
     gang_scheduling: bool = False
@@ -149,6 +155,13 @@ class Probes(_Model):
     # pod_autoscaling: an HPA on a custom metric scales accelerator pods up, then down (--suite full only)
     pod_autoscaling: bool = False
     hpa: HpaProbe = HpaProbe()
+
+    @field_validator("operators")
+    @classmethod
+    def _distinct(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError(f"names an operator twice: {list(v)}")
+        return v
 
 
 class Training(_Model):

@@ -50,6 +50,7 @@ class Config(StepConfig):
     timeout_s: float = 300.0
     not_applicable: dict[str, str] = Field(default_factory=dict)  # conditional CNCF id -> justification
     operator_webhook: bool = False
+    operators: tuple[str, ...] | None = None  # probes.operators: which to probe, in order (None: all)
     dra_claims: bool = False
     dra_device_class: str | None = None
     node_autoscaling: bool = False
@@ -106,7 +107,8 @@ def make_config(args: argparse.Namespace, profile: Profile) -> Config:
         "per_worker": profile.accelerator.per_worker, "node_selector": dict(profile.accelerator.node_selector),
         "tolerations": tuple(t.model_dump(exclude_none=True) for t in profile.accelerator.tolerations),
         "timeout_s": profile.probes.timeout_s, "not_applicable": dict(profile.not_applicable),
-        "operator_webhook": profile.probes.operator_webhook, "dra_claims": profile.probes.dra_claims,
+        "operator_webhook": profile.probes.operator_webhook, "operators": profile.probes.operators,
+        "dra_claims": profile.probes.dra_claims,
         "dra_device_class": profile.probes.dra_device_class,
         "node_autoscaling": profile.probes.node_autoscaling,
         "autoscaling_pool": dict(profile.probes.autoscaling_pool or profile.accelerator.node_selector),
@@ -201,7 +203,8 @@ def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Ou
     """One row per ACTIVE check: run where the profile enables it and the cluster can show it, else skipped
     with the reason."""
     from steps.provision.active import ActiveProbes, PodSettings, judge_driver
-    from steps.provision.active_platform import DraAllocation, DraIsolation, OperatorWebhook
+    from steps.provision.active_operator import OperatorWebhook
+    from steps.provision.active_platform import DraAllocation, DraIsolation
     from steps.provision.read_accelerators import advertised_drivers
 
     if not config.active:
@@ -254,7 +257,7 @@ def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Ou
     out["provision.hpa_custom_metric"] = _pod_autoscaling(config, client, settings, device_skip)
     if config.operator_webhook:
         out["provision.operator_webhook"] = _guard("provision.operator_webhook",
-                                                   lambda: OperatorWebhook(client, settings).run())
+                                                   lambda: OperatorWebhook(client, settings, config.operators).run())
     else:
         out["provision.operator_webhook"] = Outcome.skipped(
             "provision.operator_webhook", "operator probe disabled (profile probes.operator_webhook: false)")

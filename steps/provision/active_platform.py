@@ -1,5 +1,5 @@
 """ACTIVE probes of the platform around the devices: gang admission through Kueue (batch/v1 Jobs), DRA
-allocation from the driver's ResourceSlices, and an AI operator's webhook and reconciliation.
+allocation from the driver's ResourceSlices and claim isolation (the operator probe: active_operator.py).
 
 Pure object builders (`gang_job`, `resource_claim`, `claim_pod`, `cluster_queue`) and judges of what was
 observed (`judge_gang`, `judge_allocation`), then small drivers that create the objects through a
@@ -9,11 +9,9 @@ the exact names for cluster-scoped objects).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from kaic.catalog.evidence import UNVERIFIED
 from kaic.cluster import ClusterClient, ClusterError, DeadlineExceededError, Obj, labelled, run_selector, wait_until
@@ -255,127 +253,6 @@ class DraAllocation:
         evidence = (f"ResourceClaim {self.s.namespace}/{claim} (DeviceClass {self.device_class}) for pod {pod}"
                     f"{' on node ' + placed if placed else ''}; {why or 'allocated ' + str(len(got)) + ' device(s)'}")
         return Outcome(check, status, message if not why else f"{message}: {why}", evidence=evidence)
-
-
-# -- robust_controller: an operator's webhook and reconciliation (Kueue as the representative) ---------
-@dataclass(frozen=True)
-class OperatorCase:
-    """One operator's probe: an object its webhook must refuse, a valid one, and the condition that says it
-    was reconciled."""
-
-    operator: str
-    group: str
-    plural: str
-    invalid: Callable[[str, str], Obj]  # (name, version) -> object
-    valid: Callable[[str, str], Obj]
-    ready_condition: str
-    prerequisites: Callable[[str, str], list[Obj]] = lambda name, version: []  # created first, deleted last
-
-
-def _flavor(name: str) -> str:
-    return name.rsplit("-", 1)[0] + "-flavor"
-
-
-def _kueue_cluster_queue(quota: str) -> Callable[[str, str], Obj]:
-    def build(name: str, version: str) -> Obj:  # selects no namespace: it can never admit anything
-        return {"apiVersion": f"kueue.x-k8s.io/{version}", "kind": "ClusterQueue",
-                "metadata": {"name": name, "labels": {PROBE_LABEL: "operator"}},
-                "spec": {"namespaceSelector": {"matchLabels": {"kaic.dev/none": "none"}},
-                         "resourceGroups": [{"coveredResources": ["nvidia.com/gpu"], "flavors": [
-                             {"name": _flavor(name), "resources": [{"name": "nvidia.com/gpu",
-                                                                    "nominalQuota": quota}]}]}]}}
-    return build
-
-
-def _kueue_flavor(name: str, version: str) -> list[Obj]:
-    return [{"apiVersion": f"kueue.x-k8s.io/{version}", "kind": "ResourceFlavor",
-             "metadata": {"name": _flavor(name), "labels": {PROBE_LABEL: "operator"}}, "spec": {}}]
-
-
-# A negative quota passes Kueue's CRD schema; only its validating webhook (vclusterqueue.kb.io) refuses it.
-OPERATORS: tuple[OperatorCase, ...] = (
-    OperatorCase("Kueue", "kueue.x-k8s.io", "clusterqueues", _kueue_cluster_queue("-1"), _kueue_cluster_queue("1"),
-                 "Active", _kueue_flavor),
-)
-
-
-def _condition(obj: Obj | None, kind: str) -> dict[str, Any] | None:
-    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if c.get("type") == kind:
-            return dict(c)
-    return None
-
-
-def judge_operator(refused: ClusterError | None, reconciled: dict[str, Any] | None, case: OperatorCase) -> tuple[
-        Status, str]:
-    if refused is None:
-        return Status.FAILED, f"{case.operator}: an invalid {case.plural} object was accepted (no webhook refused it)"
-    if "failed calling webhook" in str(refused):
-        return Status.FAILED, f"{case.operator}: its webhook could not be called (not running?): {refused}"
-    if "admission webhook" not in str(refused) or "denied" not in str(refused):
-        return Status.FAILED, f"{case.operator}: the invalid object was refused, but not by a webhook: {refused}"
-    if not reconciled or reconciled.get("status") != "True":
-        return Status.FAILED, (f"{case.operator}: the invalid object was refused by its webhook, but a valid one "
-                               f"was not reconciled to {case.ready_condition}")
-    return Status.PASSED, (f"{case.operator}: its webhook refused an invalid {case.plural} object and a valid one "
-                           f"was reconciled ({case.ready_condition}=True)")
-
-
-class OperatorWebhook:
-    def __init__(self, client: ClusterClient, s: PodSettings, clock: Clock | None = None) -> None:
-        self.client, self.s, self.clock = client, s, clock or Clock()
-        self.prefix = f"kaic-{run_suffix(s.run_id)}"
-
-    def _version(self, case: OperatorCase) -> str | None:
-        versions = sorted(r.version for r in self.client.api_resources()
-                          if r.group == case.group and r.plural == case.plural)
-        return versions[-1] if versions else None
-
-    def run(self) -> Outcome:
-        check = "provision.operator_webhook"
-        for case in OPERATORS:
-            version = self._version(case)
-            if version is None:
-                continue
-            return self._probe(check, case, version)
-        names = ", ".join(c.operator for c in OPERATORS)
-        return Outcome.skipped(check, f"no operator kaic can probe is installed (probes exist for: {names})")
-
-    def _probe(self, check: str, case: OperatorCase, version: str) -> Outcome:
-        gv = f"{case.group}/{version}"
-        bad, good = f"{self.prefix}-invalid", f"{self.prefix}-valid"
-        refused: ClusterError | None = None
-        reconciled: dict[str, Any] | None = None
-        extra = case.prerequisites(good, version)
-        seen: list[dict[str, Any] | None] = [None]
-
-        def ready() -> bool:
-            seen[0] = _condition(self.client.get(gv, case.plural, good), case.ready_condition)
-            return bool(seen[0] and seen[0].get("status") == "True")
-
-        try:
-            for obj in extra:
-                self.client.create(obj)
-            try:
-                self.client.create(case.invalid(bad, version))
-            except ClusterError as exc:
-                refused = exc
-            self.client.create(case.valid(good, version))
-            with contextlib.suppress(DeadlineExceededError):
-                wait_until(ready, self.s.timeout_s, f"{case.plural} {good} to report {case.ready_condition}",
-                           self.clock.poll_s, self.clock.now, self.clock.sleep)
-            reconciled = seen[0]
-        finally:
-            for name in (bad, good):
-                self.client.delete(gv, case.plural, name)
-            for obj in reversed(extra):
-                plural = obj["kind"].lower() + "s"
-                self.client.delete(obj["apiVersion"], plural, obj["metadata"]["name"])
-        status, message = judge_operator(refused, reconciled, case)
-        evidence = (f"{gv} {case.plural}: invalid {bad} -> " + (str(refused)[:200] if refused else "accepted")
-                    + f"; valid {good} -> {case.ready_condition}="
-                    + (str(reconciled.get('status')) + f" ({reconciled.get('reason', '')})" if reconciled else "never"))
-        return Outcome(check, status, message, evidence=evidence)
 
 
 # -- secure_accelerator_access through DRA (the shape of upstream's TestSecureAcceleratorAccess) ---------

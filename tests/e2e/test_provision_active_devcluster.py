@@ -23,7 +23,8 @@ from kaic.devcluster.topology import Topology, node_object
 from kaic.results import Status
 from steps.provision.active import ActiveProbes, PodSettings, probe_pod
 from steps.provision.active_autoscaling import NodeAutoscaling
-from steps.provision.active_platform import DraAllocation, DraIsolation, KueueGang, OperatorWebhook, run_suffix
+from steps.provision.active_operator import OperatorWebhook
+from steps.provision.active_platform import DraAllocation, DraIsolation, KueueGang, run_suffix
 
 pytestmark = pytest.mark.e2e
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from kaic.cluster import ClusterError
 from kaic.cluster.fake import FakeCluster
 from kaic.results import Status
 from steps.provision.active import PodSettings
 from steps.provision.active_platform import (
-    OPERATORS,
     GangSeen,
     allocated_devices,
     claim_pod,
@@ -20,7 +18,6 @@ from steps.provision.active_platform import (
     judge_allocation,
     judge_gang,
     judge_isolation,
-    judge_operator,
     resource_claim,
     split_sidecar,
 )
@@ -79,24 +76,6 @@ def test_judge_allocation_on_a_recorded_claim() -> None:
     assert "gpu.example.com/kaic-dra-0/gpu-2" in message
     assert judge_allocation([], [SLICE])[0] is Status.FAILED  # never allocated
     assert judge_allocation([("gpu.example.com", "kaic-dra-0", "gpu-9")], [SLICE])[0] is Status.FAILED
-
-
-def test_judge_operator() -> None:
-    kueue = OPERATORS[0]
-    webhook = ClusterError('admission webhook "vclusterqueue.kb.io" denied the request: nominalQuota must be >= 0',
-                           422)
-    assert judge_operator(webhook, {"type": "Active", "status": "True"}, kueue)[0] is Status.PASSED
-    assert judge_operator(None, {"type": "Active", "status": "True"}, kueue)[0] is Status.FAILED  # accepted
-    schema = ClusterError("ClusterQueue.kueue.x-k8s.io is invalid: spec.x: Unsupported value", 422)
-    assert judge_operator(schema, {"type": "Active", "status": "True"}, kueue)[0] is Status.FAILED  # not a webhook
-    assert judge_operator(webhook, {"type": "Active", "status": "False"}, kueue)[0] is Status.FAILED
-    down = ClusterError('Internal error occurred: failed calling webhook "vclusterqueue.kb.io": Post '
-                        '"https://127.0.0.1:9443/validate": dial tcp 127.0.0.1:9443: connect: connection refused', 500)
-    status, message = judge_operator(down, None, kueue)
-    assert status is Status.FAILED
-    assert "could not be called" in message
-    bad = kueue.invalid("kaic-x-invalid", "v1beta2")
-    assert bad["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["nominalQuota"] == "-1"
 
 
 def test_isolation_pods_are_valid_and_only_the_probe_container_holds_the_claim() -> None:
