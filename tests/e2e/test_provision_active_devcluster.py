@@ -122,6 +122,8 @@ def test_kueues_webhook_refuses_an_invalid_object_and_its_controller_reconciles_
     out = OperatorWebhook(cluster, _settings(run)).run()
     assert out.status is Status.PASSED, (out.message, out.evidence)
     assert 'admission webhook "vclusterqueue.kb.io"' in (out.evidence or "")
+    # KServe's CRD is installed here without its webhook: tried first, its invalid object accepted, failed.
+    assert "tried 2: KServe: failed; Kueue: passed" in out.message
     prefix = f"kaic-{run_suffix(run)}-"
 
     def ours() -> list[str]:
