@@ -138,6 +138,7 @@ class Probes(_Model):
     gang_scheduler: Literal["auto", "kueue", "volcano", "kai"] = "auto"
     gang_queue: str | None = None  # Kueue LocalQueue, Volcano queue (default: `default`) or KAI queue name
     gang_observe_s: float = Field(30, gt=0)  # how long an over-sized gang is watched for a Running pod
+    output_wait_s: float = Field(30, gt=0)  # how long a probe pod's log may stay unreadable (no container runtime)
     timeout_s: float = Field(300, gt=0)
     # cluster_autoscaling: N+1 whole-node accelerator pods on the N-node pool (runs with --suite full only)
     node_autoscaling: bool = False

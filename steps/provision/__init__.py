@@ -41,6 +41,7 @@ class Config(StepConfig):
     gang_scheduler: Literal["auto", "kueue", "volcano", "kai"] = "auto"
     gang_queue: str | None = None
     gang_observe_s: float = 30.0
+    output_wait_s: float = 30.0
     namespace: str = "kaic"
     image: str = ""
     resource_name: str = "nvidia.com/gpu"
@@ -102,7 +103,7 @@ def make_config(args: argparse.Namespace, profile: Profile) -> Config:
         "active": profile.probes.active and not getattr(args, "no_active", False),
         "gang_scheduling": profile.probes.gang_scheduling, "gang_scheduler": profile.probes.gang_scheduler,
         "gang_queue": profile.probes.gang_queue,
-        "gang_observe_s": profile.probes.gang_observe_s,
+        "gang_observe_s": profile.probes.gang_observe_s, "output_wait_s": profile.probes.output_wait_s,
         "namespace": k.namespace, "image": profile.image, "resource_name": profile.accelerator.resource_name,
         "per_worker": profile.accelerator.per_worker, "node_selector": dict(profile.accelerator.node_selector),
         "tolerations": tuple(t.model_dump(exclude_none=True) for t in profile.accelerator.tolerations),
@@ -213,7 +214,7 @@ def _active(config: Config, ctx: StepContext, client: Any, view: Any) -> list[Ou
     available = _available(view, config)
     settings = PodSettings(config.namespace, config.image, ctx.run.run_id, config.resource_name,
                            config.node_selector, config.tolerations, config.timeout_s, config.gang_observe_s,
-                           config.gang_queue)
+                           config.gang_queue, config.output_wait_s)
     out: dict[str, Outcome] = {}
     device_skip = None
     if config.per_worker == 0:

@@ -28,7 +28,6 @@ from kaic.podsecurity import container_security, pod_security
 from kaic.results import Outcome, Status
 
 MARKER = "KAIC-PROBE-DONE"
-LOGS_GIVE_UP_S = 30.0  # a pod whose log cannot be read this long has no container behind it
 NO_OUTPUT = ("the pod's output cannot be read (its node has no container runtime behind it, e.g. a kwok node), "
              "so what devices it sees is unknown")
 PROBE_LABEL = "kaic.dev/probe"
@@ -55,6 +54,7 @@ class PodSettings:
     timeout_s: float = 300.0
     gang_observe_s: float = 30.0  # how long an over-sized gang is watched for a Running pod
     gang_queue: str | None = None
+    output_wait_s: float = 30.0  # a pod whose log cannot be read this long has no container behind it
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ class ActiveProbes:
 
     def _report(self, name: str, timeout_s: float) -> Report | None:
         """The pod's device report; None when its output cannot be read (no container runtime behind the node,
-        e.g. kwok: the API server answers the log request with an error for LOGS_GIVE_UP_S)."""
+        e.g. kwok: the API server answers the log request with an error for `output_wait_s`)."""
         first_error: list[float] = []
 
         def read() -> Report | bool | None:
@@ -162,7 +162,7 @@ class ActiveProbes:
                 rep = parse_report(self.client.pod_logs(name, self.s.namespace))
             except ClusterError:
                 first_error[:] = first_error or [self.clock()]
-                return True if self.clock() - first_error[0] >= min(timeout_s, LOGS_GIVE_UP_S) else None
+                return True if self.clock() - first_error[0] >= min(timeout_s, self.s.output_wait_s) else None
             first_error.clear()
             return rep if rep.done else None
 

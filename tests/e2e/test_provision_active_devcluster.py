@@ -37,8 +37,9 @@ NOT_READY = ({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effe
 
 
 def _settings(run: str, **kw: object) -> PodSettings:
+    # kwok answers a log request with an error at once: 5 s of that says "no container" as surely as 30
     values: dict[str, object] = {"node_selector": GPU_POOL, "tolerations": NOT_READY, "timeout_s": 90.0,
-                                 "gang_observe_s": 20.0, "gang_queue": QUEUE, **kw}
+                                 "gang_observe_s": 20.0, "gang_queue": QUEUE, "output_wait_s": 5.0, **kw}
     return PodSettings(NAMESPACE, "busybox:1.36", run, "nvidia.com/gpu", **values)  # type: ignore[arg-type]
 
 
@@ -208,7 +209,7 @@ def test_the_provision_step_on_the_dev_cluster(kubeconfig: str, tmp_path: Path) 
         "accelerator": {"resource_name": "nvidia.com/gpu", "per_worker": 1, "node_selector": GPU_POOL,
                         "tolerations": list(NOT_READY)},
         "probes": {"active": True, "gang_scheduling": True, "gang_queue": QUEUE, "gang_observe_s": 15,
-                   "timeout_s": 90, "operator_webhook": True, "dra_claims": True,
+                   "timeout_s": 90, "output_wait_s": 5, "operator_webhook": True, "dra_claims": True,
                    "dra_device_class": "gpu.example.com"},
     }))
     run = subprocess.run(

@@ -30,7 +30,7 @@ from tests.e2e import live
 
 pytestmark = pytest.mark.e2e
 
-SETTLE_S = 20.0  # how long the probe waits for the Gateway and the route (a bound on waiting, not a timing)
+SETTLE_S = 10.0  # how long the probe waits for the Gateway and the route (a bound on waiting, not a timing)
 
 
 @pytest.fixture(scope="module")
