@@ -2,7 +2,7 @@
 
 Every component is one row of COMPONENTS: which module and packages, at which version, with which ldflags.
 A component's binaries land in ``<cache>/<name>-<version>/``; a row whose binaries are all there is not
-rebuilt. SOURCES are modules whose files (CRDs, kwok stages) the cluster reads; ``go mod download`` fetches
+rebuilt. SOURCES are modules whose files (CRDs, kwok stages) the cluster or the tests read; ``go mod download`` fetches
 them into the Go module cache and reports their folder.
 """
 
@@ -105,7 +105,13 @@ ARGO_SOURCE = Source("github.com/argoproj/argo-workflows/v4", ARGO.version)
 GATEWAY_API_SOURCE = Source("sigs.k8s.io/gateway-api", "v1.6.3")
 # KServe's Go module carries its CRDs (config/crd/full); v0.20.0 is the newest the proxy serves.
 KSERVE_SOURCE = Source("github.com/kserve/kserve", "v0.20.0")
-SOURCES: tuple[Source, ...] = (KWOK_SOURCE, KUEUE_SOURCE, ARGO_SOURCE, GATEWAY_API_SOURCE, KSERVE_SOURCE)
+# Operators the robust_controller probe knows but the dev cluster does not run: their released CRDs, which the
+# tests hold the probe's objects against (tests/integration/test_operator_crds.py).
+OPERATOR_CRD_SOURCES: tuple[Source, ...] = (
+    Source("github.com/kubeflow/trainer/v2", "v2.2.0"), Source("github.com/ray-project/kuberay/ray-operator", "v1.6.0"),
+    Source("sigs.k8s.io/jobset", "v0.11.1"), Source("sigs.k8s.io/lws", "v0.8.0"))
+SOURCES: tuple[Source, ...] = (KWOK_SOURCE, KUEUE_SOURCE, ARGO_SOURCE, GATEWAY_API_SOURCE, KSERVE_SOURCE,
+                               *OPERATOR_CRD_SOURCES)
 
 
 class BuildError(RuntimeError):
