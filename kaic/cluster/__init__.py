@@ -102,6 +102,25 @@ def labelled(obj: Obj, run_id: str) -> Obj:
     return out
 
 
+def phase(obj: Obj | None) -> str:
+    """status.phase of a pod (or any object that has one), "" when it has none yet."""
+    return str(((obj or {}).get("status") or {}).get("phase", ""))
+
+
+def conditions(obj: Obj | None) -> dict[str, Obj]:
+    """status.conditions by type (the first of a type, should one repeat)."""
+    out: dict[str, Obj] = {}
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        out.setdefault(str(c.get("type")), c)
+    return out
+
+
+def condition_true(obj: Obj | None, kind: str) -> bool:
+    """Whether a condition of type `kind` says status "True"."""
+    return any(c.get("type") == kind and c.get("status") == "True"
+               for c in ((obj or {}).get("status") or {}).get("conditions") or [])
+
+
 def run_selector(run_id: str) -> str:
     return f"{RUN_ID_LABEL}={run_id}"
 

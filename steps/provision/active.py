@@ -21,6 +21,7 @@ from kaic.cluster import (
     DeadlineExceededError,
     Obj,
     labelled,
+    phase,
     run_selector,
     wait_until,
 )
@@ -110,15 +111,11 @@ def probe_pod(name: str, s: PodSettings, devices: int, hold_s: float = 0, probe:
     return labelled(pod, s.run_id)
 
 
-def _phase(pod: Obj | None) -> str:
-    return str(((pod or {}).get("status") or {}).get("phase", ""))
-
-
 def pending_reason(pod: Obj | None) -> str:
     for c in ((pod or {}).get("status") or {}).get("conditions") or []:
         if c.get("status") == "False" and c.get("message"):
             return f"{c.get('reason', c.get('type'))}: {c['message']}"
-    return f"phase {_phase(pod) or 'unknown'}"
+    return f"phase {phase(pod) or 'unknown'}"
 
 
 class ActiveProbes:
@@ -141,10 +138,10 @@ class ActiveProbes:
         def all_started() -> bool:
             for n in names:
                 if n not in seen:
-                    phase = _phase(self._get(n))
-                    if phase in ("Running", "Succeeded"):
+                    now = phase(self._get(n))
+                    if now in ("Running", "Succeeded"):
                         seen[n] = self.clock() - started
-                    elif phase == "Failed":
+                    elif now == "Failed":
                         raise ClusterError(f"pod {n} failed before it could report")
             return len(seen) == len(names)
 

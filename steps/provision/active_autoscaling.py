@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from kaic.cluster import ClusterClient, Obj, run_selector, wait_until
+from kaic.cluster import ClusterClient, Obj, condition_true, run_selector, wait_until
 from kaic.results import Outcome, Status
 from steps.provision.active import PROBE_LABEL, PodSettings, pending_reason, probe_pod
 from steps.provision.active_platform import Clock, run_suffix
@@ -31,18 +31,14 @@ class PoolNode:
     allocatable: int  # accelerators
 
 
-def _ready(node: Obj) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in ((node.get("status") or {}).get("conditions") or []))
-
-
 def pool_nodes(nodes: list[Obj], selector: Mapping[str, str], resource: str) -> list[PoolNode]:
     """The pool's Ready, schedulable nodes that advertise at least one allocatable `resource`."""
     out = []
     for node in nodes:
         meta, spec = node.get("metadata") or {}, node.get("spec") or {}
         labels = meta.get("labels") or {}
-        if spec.get("unschedulable") or not _ready(node) or any(labels.get(k) != v for k, v in selector.items()):
+        if spec.get("unschedulable") or not condition_true(node, "Ready") or \
+                any(labels.get(k) != v for k, v in selector.items()):
             continue
         try:
             count = int(((node.get("status") or {}).get("allocatable") or {}).get(resource, 0))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from prometheus_client.parser import text_string_to_metric_families
 
 from kaic.catalog.evidence import presence
-from kaic.cluster import ClusterClient, ClusterError, Obj, labelled, run_selector, wait_until
+from kaic.cluster import ClusterClient, ClusterError, Obj, labelled, phase, run_selector, wait_until
 from kaic.podsecurity import container_security, pod_security
 from kaic.results import Outcome, Status
 from steps.provision.active import PROBE_LABEL, PodSettings, pending_reason
@@ -247,10 +247,6 @@ class ExporterSettings:
     scrape_s: float = 5.0  # between scrapes while the load runs
 
 
-def _phase(pod: Obj | None) -> str:
-    return str(((pod or {}).get("status") or {}).get("phase", ""))
-
-
 def _terminated(pod: Obj | None) -> str:
     for c in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
         t = (c.get("state") or {}).get("terminated") or {}
@@ -273,7 +269,7 @@ class ExporterScrape:
         for sel in self.e.pod_selectors:
             for pod in self.client.list("v1", "pods", self.e.namespace, sel):
                 node = (pod.get("spec") or {}).get("nodeName")
-                if node and _phase(pod) == "Running":
+                if node and phase(pod) == "Running":
                     out.setdefault(str(node), pod)
         return out
 
@@ -330,10 +326,10 @@ class ExporterScrape:
                 if node in started or node in why:
                     continue
                 pod = self.client.get("v1", "pods", name, self.s.namespace)
-                phase = _phase(pod)
-                if phase in ("Running", "Succeeded"):
+                state = phase(pod)
+                if state in ("Running", "Succeeded"):
                     started[node] = now
-                elif phase == "Failed":
+                elif state == "Failed":
                     why[node] = f"pod {name} failed ({_terminated(pod)})"
                 elif now - began >= self.e.timeout_s:
                     why[node] = f"pod {name} not Running after {self.e.timeout_s:g}s ({pending_reason(pod)})"

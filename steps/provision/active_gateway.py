@@ -23,7 +23,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from kaic.cluster import ClusterClient, DeadlineExceededError, Obj, labelled, run_selector, wait_until
+from kaic.cluster import (
+    ClusterClient,
+    DeadlineExceededError,
+    Obj,
+    condition_true,
+    conditions,
+    labelled,
+    phase,
+    run_selector,
+    wait_until,
+)
 from kaic.podsecurity import container_security, pod_security
 from kaic.results import Outcome, Status
 from steps.provision.active import PROBE_LABEL, PodSettings, pending_reason
@@ -136,22 +146,17 @@ def routing_route(b: Backends, gateway: str, s: PodSettings, weights: tuple[int,
 
 
 # -- what was observed, and what it means -----------------------------------------------------------------
-def _conditions(obj: Obj | None) -> dict[str, Obj]:
-    return {str(c.get("type")): c for c in ((obj or {}).get("status") or {}).get("conditions") or []}
-
-
 def _said(c: Obj) -> str:
     why = ": ".join(str(x) for x in (c.get("reason"), c.get("message")) if x)
     return f"{c.get('type')}={c.get('status')}" + (f" ({why})" if why else "")
 
 
 def gateway_programmed(gw: Obj | None) -> bool:
-    return (_conditions(gw).get("Programmed") or {}).get("status") == "True"
+    return (conditions(gw).get("Programmed") or {}).get("status") == "True"
 
 
 def _pod_ready(pod: Obj) -> bool:
-    return (pod.get("status") or {}).get("phase") == "Running" and \
-        (_conditions(pod).get("Ready") or {}).get("status") == "True"
+    return phase(pod) == "Running" and condition_true(pod, "Ready")
 
 
 def pending_problems(gateway: str, gw: Obj | None, route_name: str, route: Obj | None, pods: list[Obj],
@@ -162,7 +167,7 @@ def pending_problems(gateway: str, gw: Obj | None, route_name: str, route: Obj |
         out.append(f"Gateway {gateway} not found")
     else:
         if not gateway_programmed(gw):
-            cond = _conditions(gw).get("Programmed")
+            cond = conditions(gw).get("Programmed")
             out.append(f"Gateway {gateway} not Programmed ({_said(cond) if cond else 'no Programmed condition'})")
         if gateway_address(gw) is None:
             out.append(f"Gateway {gateway} has no address in its status")

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kaic.cluster import RUN_ID_LABEL, ClusterClient, Obj, labelled, run_selector, wait_until
+from kaic.cluster import RUN_ID_LABEL, ClusterClient, Obj, conditions, labelled, run_selector, wait_until
 from kaic.podsecurity import container_security, pod_security
 from kaic.results import Outcome, Status
 from steps.provision.active import PROBE_LABEL, PodSettings, pending_reason
@@ -122,8 +122,7 @@ def missing_api(groups: Sequence[str], apiservices: Sequence[Obj], plan: HpaPlan
     available: dict[str, dict[str, str]] = {}
     for a in apiservices:
         if str((a.get("spec") or {}).get("group") or "") == group:
-            conds = {c.get("type"): c for c in (a.get("status") or {}).get("conditions") or []}
-            available[str((a.get("metadata") or {}).get("name"))] = conds.get("Available") or {}
+            available[str((a.get("metadata") or {}).get("name"))] = conditions(a).get("Available") or {}
     for name, c in sorted(available.items()):
         if c.get("status") == "False":
             return (f"{group} is registered (APIService {name}) but not Available: {c.get('reason', '')}: "

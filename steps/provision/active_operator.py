@@ -22,6 +22,7 @@ from kaic.cluster import (
     ClusterError,
     DeadlineExceededError,
     Obj,
+    conditions,
     labelled,
     plural_for,
     wait_until,
@@ -254,13 +255,6 @@ def served_version(case: OperatorCase, resources: list[ApiResource]) -> str | No
     return next((v for v in case.versions if v in served), None)
 
 
-def condition(obj: Obj | None, kind: str) -> dict[str, Any] | None:
-    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if c.get("type") == kind:
-            return dict(c)
-    return None
-
-
 def webhook_denied(refused: ClusterError | None) -> bool:
     """The API server's text for a validating webhook's refusal: `admission webhook "NAME" denied the request`."""
     text = str(refused or "")
@@ -354,7 +348,7 @@ class OperatorWebhook:
         tried_valid = False
 
         def ready() -> bool:
-            seen[0] = condition(self.client.get(gv, case.plural, good, ns), case.ready_condition)
+            seen[0] = conditions(self.client.get(gv, case.plural, good, ns)).get(case.ready_condition)
             return bool(seen[0] and seen[0].get("status") == "True")
 
         try:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kaic.cluster import RUN_ID_LABEL, Obj, labelled
+from kaic.cluster import RUN_ID_LABEL, Obj, condition_true, labelled
 from kaic.podsecurity import container_security, pod_security
 from kaic.profiles import Profile
 
@@ -121,8 +121,7 @@ def predictor_service(name: str) -> str:
 
 
 def isvc_ready(obj: Obj | None) -> bool:
-    conds = ((obj or {}).get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+    return condition_true(obj, "Ready")
 
 
 def isvc_not_ready_reason(obj: Obj | None) -> str:

@@ -61,27 +61,24 @@ def _objects(case: OperatorCase) -> dict[str, Obj]:
     return out
 
 
-def _pod_specs(obj: Any) -> list[dict[str, Any]]:
-    """Every pod spec inside an object: each `template` whose spec has containers, and KServe's predictor."""
-    found: list[dict[str, Any]] = []
-    if isinstance(obj, dict):
-        spec = obj.get("spec")
-        if obj.get("kind") == "InferenceService":
-            found.append({k: v for k, v in obj["spec"]["predictor"].items() if k not in ("minReplicas",
-                                                                                          "maxReplicas", "labels")})
-        elif isinstance(spec, dict) and "containers" in spec and "metadata" in obj:
-            found.append(spec)
-        for v in obj.values():
-            found += _pod_specs(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            found += _pod_specs(v)
-    return found
-
-
 def _walk(obj: Any) -> list[Any]:
     children = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, list) else []
     return [obj, *(d for c in children for d in _walk(c))]
+
+
+def _pod_specs(obj: Any) -> list[dict[str, Any]]:
+    """Every pod spec inside an object: each `template` whose spec has containers, and KServe's predictor."""
+    found: list[dict[str, Any]] = []
+    for o in _walk(obj):
+        if not isinstance(o, dict):
+            continue
+        spec = o.get("spec")
+        if o.get("kind") == "InferenceService":
+            found.append({k: v for k, v in o["spec"]["predictor"].items() if k not in ("minReplicas",
+                                                                                        "maxReplicas", "labels")})
+        elif isinstance(spec, dict) and "containers" in spec and "metadata" in o:
+            found.append(spec)
+    return found
 
 
 # -- the objects ---------------------------------------------------------------------------------------------
